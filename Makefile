@@ -1,0 +1,34 @@
+# event_store: PGXS build
+EXTENSION    = event_store
+EXTVERSION   = 0.1.0
+MODULE_big   = event_store
+OBJS         = src/event_store.o src/es_catalog.o src/es_shmem.o src/es_stream.o \
+               src/es_append.o src/es_read.o src/es_trigger.o src/es_notify.o \
+               src/es_util.o
+DATA         = event_store--$(EXTVERSION).sql
+PGFILEDESC   = "event_store - PostgreSQL as an event store"
+
+# pg_regress (sql/, expected/); the server must preload the library.
+REGRESS      = setup append read triggers errors atomicity privileges
+REGRESS_OPTS = --inputdir=. --load-extension=event_store
+
+# pg_isolation_regress (test/specs, test/expected)
+ISOLATION      = append_conflict append_vs_insert conflict_after_rollback
+ISOLATION_OPTS = --inputdir=test --load-extension=event_store
+
+# TAP tests (PostgreSQL::Test::Cluster)
+TAP_TESTS    = 1
+PROVE_TESTS  = test/t/*.pl
+
+PG_CONFIG ?= pg_config
+PG_CPPFLAGS += -I$(srcdir)/src
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# No JIT bitcode: it needs clang, and these functions gain nothing from it.
+override with_llvm = no
+
+# CI builds with warnings as errors: make ES_WERROR=1
+ifdef ES_WERROR
+override CFLAGS += -Wall -Werror
+endif

@@ -1,0 +1,662 @@
+/*-------------------------------------------------------------------------
+ *
+ * es_append.c
+ *	  es_append: append events to a stream with optimistic concurrency.
+ *
+ * The two SQL forms (a JSON array of events, or one event given as
+ * arguments) are parsed into EsNewEvent structs and share one path:
+ *
+ *	1. take the stream lock (es_stream.c), read the stream's row;
+ *	2. if the client gave event ids that are already stored, decide whether
+ *	   this is an idempotent retry (return the original result) or an error;
+ *	3. check the expected version;
+ *	4. take positions from the register (es_shmem.c) and insert the events
+ *	   with the table AM, maintaining the indexes;
+ *	5. move the stream's row to its new version.
+ *
+ * The rows are written directly, not through INSERT: the numbering trigger
+ * does not fire for them (this code does its work), nor do row triggers a
+ * user adds to the events table.  Everything happens in the caller's
+ * transaction, so an error anywhere (here or later in the transaction)
+ * leaves nothing behind.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "executor/tuptable.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "event_store.h"
+
+/* rows per table_multi_insert() call */
+#define ES_INSERT_BATCH 100
+
+typedef struct EsAppendResult
+{
+	int64		first_version;
+	int64		last_version;
+	int64		first_position;
+	int64		last_position;
+} EsAppendResult;
+
+/* error context: which event of the append was being looked at */
+typedef struct EsParseContext
+{
+	int			index;			/* 0-based */
+} EsParseContext;
+
+static void
+es_parse_error_context(void *arg)
+{
+	EsParseContext *ctx = (EsParseContext *) arg;
+
+	if (ctx->index >= 0)
+		errcontext("event %d of the append", ctx->index + 1);
+}
+
+void
+es_check_event_size(int index, const EsNewEvent *ev)
+{
+	Size		size = VARSIZE_ANY(ev->data) + VARSIZE_ANY(ev->type);
+
+	if (ev->metadata != NULL)
+		size += VARSIZE_ANY(ev->metadata);
+	if (size > (Size) es_max_event_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("event %d is too large", index + 1),
+				 errdetail("Its type, data and metadata take %zu bytes; event_store.max_event_size is %d bytes.",
+						   size, es_max_event_size)));
+}
+
+static const char *
+es_jsonb_type_name(JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			return "null";
+		case jbvString:
+			return "string";
+		case jbvNumeric:
+			return "number";
+		case jbvBool:
+			return "boolean";
+		case jbvBinary:
+			return JsonContainerIsObject(v->val.binary.data) ? "object" : "array";
+		default:
+			return "value";
+	}
+}
+
+static Jsonb *
+es_metadata_value(JsonbValue *v)
+{
+	if (v->type == jbvNull)
+		return NULL;
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("event metadata must be a JSON object"),
+				 errdetail("The metadata is a JSON %s.", es_jsonb_type_name(v))));
+	return JsonbValueToJsonb(v);
+}
+
+static int32
+es_schema_version_value(JsonbValue *v)
+{
+	Numeric		num;
+	Datum		asint;
+
+	if (v->type == jbvNull)
+		return 1;
+	if (v->type != jbvNumeric)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("schema_version must be an integer"),
+				 errdetail("The schema_version is a JSON %s.", es_jsonb_type_name(v))));
+	num = v->val.numeric;
+	if (numeric_is_nan(num) ||
+		!DatumGetBool(DirectFunctionCall2(numeric_eq, NumericGetDatum(num),
+										  DirectFunctionCall2(numeric_trunc,
+															  NumericGetDatum(num),
+															  Int32GetDatum(0)))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("schema_version must be an integer")));
+	if (DatumGetBool(DirectFunctionCall2(numeric_lt, NumericGetDatum(num),
+										 DirectFunctionCall1(int4_numeric,
+															 Int32GetDatum(1)))) ||
+		DatumGetBool(DirectFunctionCall2(numeric_gt, NumericGetDatum(num),
+										 DirectFunctionCall1(int4_numeric,
+															 Int32GetDatum(PG_INT32_MAX)))))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("schema_version must be between 1 and %d", PG_INT32_MAX)));
+	asint = DirectFunctionCall1(numeric_int4, NumericGetDatum(num));
+	return DatumGetInt32(asint);
+}
+
+static void
+es_uuid_from_string(const char *s, int len, pg_uuid_t *out)
+{
+	char	   *cstr = pnstrdup(s, len);
+	pg_uuid_t  *u = DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(cstr)));
+
+	memcpy(out, u, sizeof(pg_uuid_t));
+}
+
+/*
+ * One event object: {type, data, metadata?, id?, schema_version?}.
+ * Unknown keys are refused, so that a misspelt "metdata" is not dropped.
+ */
+static void
+es_parse_event(JsonbContainer *obj, EsNewEvent *ev)
+{
+	JsonbIterator *it = JsonbIteratorInit(obj);
+	JsonbValue	key;
+	JsonbValue	val;
+	JsonbIteratorToken tok;
+	bool		have_type = false;
+	bool		have_data = false;
+
+	ev->schema_version = 1;
+	ev->metadata = NULL;
+	ev->id_given = false;
+
+	while ((tok = JsonbIteratorNext(&it, &key, true)) != WJB_DONE)
+	{
+		char	   *k;
+		int			klen;
+
+		if (tok != WJB_KEY)
+			continue;
+		tok = JsonbIteratorNext(&it, &val, true);
+		Assert(tok == WJB_VALUE);
+		k = key.val.string.val;
+		klen = key.val.string.len;
+
+		if (klen == 4 && memcmp(k, "type", 4) == 0)
+		{
+			if (val.type != jbvString)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("event type must be a string"),
+						 errdetail("The type is a JSON %s.", es_jsonb_type_name(&val))));
+			ev->type = cstring_to_text_with_len(val.val.string.val, val.val.string.len);
+			es_validate_type(ev->type);
+			have_type = true;
+		}
+		else if (klen == 4 && memcmp(k, "data", 4) == 0)
+		{
+			ev->data = JsonbValueToJsonb(&val);
+			have_data = true;
+		}
+		else if (klen == 8 && memcmp(k, "metadata", 8) == 0)
+			ev->metadata = es_metadata_value(&val);
+		else if (klen == 2 && memcmp(k, "id", 2) == 0)
+		{
+			if (val.type == jbvNull)
+				continue;
+			if (val.type != jbvString)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("event id must be a string holding a UUID"),
+						 errdetail("The id is a JSON %s.", es_jsonb_type_name(&val))));
+			es_uuid_from_string(val.val.string.val, val.val.string.len, &ev->id);
+			ev->id_given = true;
+		}
+		else if (klen == 14 && memcmp(k, "schema_version", 14) == 0)
+			ev->schema_version = es_schema_version_value(&val);
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown key \"%.*s\" in event", klen, k),
+					 errhint("An event has the keys type, data, metadata, id and schema_version.")));
+	}
+
+	if (!have_type)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("event has no type"),
+				 errhint("Every event needs a non-empty \"type\" string.")));
+	if (!have_data)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("event has no data"),
+				 errhint("Every event needs a \"data\" value; use {} when there is nothing to say.")));
+}
+
+static EsNewEvent *
+es_parse_events(Jsonb *events, int *count)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	EsNewEvent *evs;
+	int			n;
+	int			i = 0;
+	EsParseContext ctx;
+	ErrorContextCallback errcb;
+
+	if (JB_ROOT_IS_SCALAR(events) || !JB_ROOT_IS_ARRAY(events))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("events must be a JSON array of event objects"),
+				 errdetail("The value is a JSON %s.",
+						   JB_ROOT_IS_SCALAR(events) ? "scalar" : "object")));
+	n = JB_ROOT_COUNT(events);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("events must not be an empty array")));
+	if (n > ES_MAX_APPEND_EVENTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many events in one append"),
+				 errdetail("The append has %d events; the limit is %d.",
+						   n, ES_MAX_APPEND_EVENTS)));
+
+	evs = palloc0(sizeof(EsNewEvent) * n);
+
+	ctx.index = -1;
+	errcb.callback = es_parse_error_context;
+	errcb.arg = &ctx;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+
+	it = JsonbIteratorInit(&events->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		ctx.index = i;
+		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("event must be a JSON object"),
+					 errdetail("The event is a JSON %s.", es_jsonb_type_name(&v))));
+		es_parse_event(v.val.binary.data, &evs[i]);
+		es_check_event_size(i, &evs[i]);
+		i++;
+	}
+
+	error_context_stack = errcb.previous;
+	Assert(i == n);
+	*count = n;
+	return evs;
+}
+
+/*
+ * Look up the given event ids.  If any is stored already, this append is
+ * either an idempotent retry, and *result describes the original append, or
+ * an error.  Returns true for a retry.
+ *
+ * A retry: every event carries an id, all of them are stored in this stream,
+ * in the batch's order at consecutive versions, and, unless the expected
+ * version is "any", right after the expected version.  The same ids stored
+ * at another place of this stream are a wrong expected version (the events
+ * are there, but not where the client thinks); stored in another stream, or
+ * only some of them, a unique violation.
+ */
+static bool
+es_find_retry(const EsCatalog *cat, text *stream, EsStream *st,
+			  bool expected_any, int64 expected,
+			  EsNewEvent *evs, int n, EsAppendResult *result)
+{
+	Relation	rel;
+	Relation	idx;
+	TupleTableSlot *slot;
+	ScanKeyData key;
+	int			i;
+	int			nfound = 0;
+	bool		retry = true;
+	int64		prev_version = 0;
+	int64		prev_position = 0;
+	int			first_given = -1;
+
+	for (i = 0; i < n; i++)
+		if (evs[i].id_given)
+		{
+			first_given = i;
+			break;
+		}
+	if (first_given < 0)
+		return false;
+
+	rel = table_open(cat->events, AccessShareLock);
+	idx = index_open(cat->events_event_id, AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+
+	for (i = first_given; i < n; i++)
+	{
+		IndexScanDesc scan;
+		bool		found;
+
+		if (!evs[i].id_given)
+		{
+			retry = false;
+			continue;
+		}
+		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ,
+					UUIDPGetDatum(&evs[i].id));
+		scan = index_beginscan(rel, idx, SnapshotSelf, 1, 0);
+		index_rescan(scan, &key, 1, NULL, 0);
+		found = index_getnext_slot(scan, ForwardScanDirection, slot);
+		index_endscan(scan);
+
+		if (!found)
+		{
+			retry = false;
+			continue;
+		}
+		else
+		{
+			bool		isnull;
+			text	   *other = DatumGetTextPP(slot_getattr(slot, Anum_es_events_stream, &isnull));
+			int64		version = DatumGetInt64(slot_getattr(slot, Anum_es_events_version, &isnull));
+			int64		position = DatumGetInt64(slot_getattr(slot, Anum_es_events_position, &isnull));
+			bool		same_stream = (VARSIZE_ANY_EXHDR(other) == VARSIZE_ANY_EXHDR(stream) &&
+									   memcmp(VARDATA_ANY(other), VARDATA_ANY(stream),
+											  VARSIZE_ANY_EXHDR(stream)) == 0);
+
+			nfound++;
+			if (!same_stream)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNIQUE_VIOLATION),
+						 errmsg("event id %s already exists",
+								DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&evs[i].id)))),
+						 errdetail("It is stored in stream \"%s\" at version %lld.",
+								   text_to_cstring(other), (long long) version)));
+			if (i == 0)
+			{
+				result->first_version = version;
+				result->first_position = position;
+			}
+			else if (version != prev_version + 1 || position <= prev_position)
+				retry = false;
+			prev_version = version;
+			prev_position = position;
+			result->last_version = version;
+			result->last_position = position;
+		}
+	}
+
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+
+	if (nfound == 0)
+		return false;
+	if (!retry || nfound != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("some event ids of the append already exist in stream \"%s\"",
+						text_to_cstring(stream)),
+				 errdetail("%d of the %d events are stored already, but not as the same append in the same order.",
+						   nfound, n),
+				 errhint("An append is only an idempotent retry when all its event ids are stored, in order, at consecutive versions.")));
+	if (!expected_any && result->first_version != expected + 1)
+		es_raise_wrong_version(stream, expected, st->version);
+	return true;
+}
+
+/*
+ * Insert the events at versions from st->version + 1, positions from
+ * first_position, in batches through the table AM.
+ */
+static void
+es_insert_events(const EsCatalog *cat, text *stream, int64 first_version,
+				 int64 first_position, EsNewEvent *evs, int n)
+{
+	Relation	rel = table_open(cat->events, RowExclusiveLock);
+	TupleTableSlot *slots[ES_INSERT_BATCH];
+	CommandId	cid = GetCurrentCommandId(true);
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	EsInserter	ins;
+	int			nslots = Min(n, ES_INSERT_BATCH);
+	int			done = 0;
+	int			i;
+
+	es_inserter_open(&ins, rel);
+	for (i = 0; i < nslots; i++)
+		slots[i] = table_slot_create(rel, NULL);
+
+	while (done < n)
+	{
+		int			batch = Min(n - done, ES_INSERT_BATCH);
+
+		for (i = 0; i < batch; i++)
+		{
+			EsNewEvent *ev = &evs[done + i];
+			TupleTableSlot *slot = slots[i];
+			Datum	   *values;
+			bool	   *isnull;
+
+			ExecClearTuple(slot);
+			values = slot->tts_values;
+			isnull = slot->tts_isnull;
+			memset(isnull, false, sizeof(bool) * Natts_es_events);
+			if (!ev->id_given)
+				es_generate_uuid(&ev->id);
+			values[Anum_es_events_position - 1] = Int64GetDatum(first_position + done + i);
+			values[Anum_es_events_stream - 1] = PointerGetDatum(stream);
+			values[Anum_es_events_version - 1] = Int64GetDatum(first_version + done + i);
+			values[Anum_es_events_type - 1] = PointerGetDatum(ev->type);
+			values[Anum_es_events_data - 1] = JsonbPGetDatum(ev->data);
+			if (ev->metadata != NULL)
+				values[Anum_es_events_metadata - 1] = JsonbPGetDatum(ev->metadata);
+			else
+			{
+				values[Anum_es_events_metadata - 1] = (Datum) 0;
+				isnull[Anum_es_events_metadata - 1] = true;
+			}
+			values[Anum_es_events_event_id - 1] = UUIDPGetDatum(&ev->id);
+			values[Anum_es_events_schema_version - 1] = Int32GetDatum(ev->schema_version);
+			values[Anum_es_events_created_at - 1] = TimestampTzGetDatum(now);
+			ExecStoreVirtualTuple(slot);
+		}
+
+		if (batch == 1)
+			table_tuple_insert(rel, slots[0], cid, 0, NULL);
+		else
+			table_multi_insert(rel, slots, batch, cid, 0, NULL);
+
+		for (i = 0; i < batch; i++)
+			es_inserter_index(&ins, slots[i]);
+		done += batch;
+	}
+
+	for (i = 0; i < nslots; i++)
+		ExecDropSingleTupleTableSlot(slots[i]);
+	es_inserter_close(&ins);
+	table_close(rel, RowExclusiveLock);
+}
+
+static void
+es_append_events(text *stream, bool expected_any, int64 expected,
+				 EsNewEvent *evs, int n, EsAppendResult *result)
+{
+	const EsCatalog *cat = es_catalog();
+	Relation	streams;
+	Relation	name_index;
+	EsStream	st;
+
+	es_require_privilege(cat->events, ACL_INSERT);
+	PreventCommandIfReadOnly("es_append()");
+	PreventCommandIfParallelMode("es_append()");
+	PreventCommandDuringRecovery("es_append()");
+
+	es_lock_stream(stream);
+
+	streams = table_open(cat->streams, RowExclusiveLock);
+	name_index = index_open(cat->streams_name, AccessShareLock);
+	es_stream_fetch(streams, name_index, stream, &st);
+
+	if (!es_find_retry(cat, stream, &st, expected_any, expected, evs, n, result))
+	{
+		if (!expected_any && expected != st.version)
+			es_raise_wrong_version(stream, expected, st.version);
+
+		result->first_version = st.version + 1;
+		result->last_version = st.version + n;
+		result->first_position = es_allocate_positions(cat, n);
+		result->last_position = result->first_position + n - 1;
+
+		es_insert_events(cat, stream, result->first_version,
+						 result->first_position, evs, n);
+		es_stream_store(cat, streams, stream, &st, result->last_version);
+	}
+
+	index_close(name_index, AccessShareLock);
+	table_close(streams, RowExclusiveLock);
+}
+
+static Datum
+es_append_result_datum(FunctionCallInfo fcinfo, text *stream,
+					   EsAppendResult *result)
+{
+	TupleDesc	desc;
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "es_append must return a composite type");
+	desc = BlessTupleDesc(desc);
+	values[0] = PointerGetDatum(stream);
+	values[1] = Int64GetDatum(result->first_version);
+	values[2] = Int64GetDatum(result->last_version);
+	values[3] = Int64GetDatum(result->first_position);
+	values[4] = Int64GetDatum(result->last_position);
+	return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
+}
+
+/*
+ * Arguments common to both forms: the stream and the expected version.
+ */
+static text *
+es_append_stream_arg(FunctionCallInfo fcinfo, bool *expected_any,
+					 int64 *expected)
+{
+	text	   *stream;
+
+	es_require_preload();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("stream name must not be null")));
+	stream = PG_GETARG_TEXT_PP(0);
+	es_validate_stream_name(stream);
+
+	*expected_any = PG_ARGISNULL(1);
+	*expected = *expected_any ? 0 : PG_GETARG_INT64(1);
+	if (*expected < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("expected version must not be negative"),
+				 errhint("Pass NULL to append at any version, 0 for a stream that must not exist yet.")));
+	return stream;
+}
+
+/*
+ * es_append(stream text, expected_version bigint, events jsonb)
+ */
+PG_FUNCTION_INFO_V1(es_append_json);
+Datum
+es_append_json(PG_FUNCTION_ARGS)
+{
+	bool		expected_any;
+	int64		expected;
+	text	   *stream = es_append_stream_arg(fcinfo, &expected_any, &expected);
+	EsNewEvent *evs;
+	int			n;
+	EsAppendResult result;
+
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("events must not be null")));
+	evs = es_parse_events(PG_GETARG_JSONB_P(2), &n);
+	es_append_events(stream, expected_any, expected, evs, n, &result);
+	return es_append_result_datum(fcinfo, stream, &result);
+}
+
+/*
+ * es_append(stream text, expected_version bigint, type text, data jsonb,
+ *			 metadata jsonb, event_id uuid, schema_version integer)
+ */
+PG_FUNCTION_INFO_V1(es_append_one);
+Datum
+es_append_one(PG_FUNCTION_ARGS)
+{
+	bool		expected_any;
+	int64		expected;
+	text	   *stream = es_append_stream_arg(fcinfo, &expected_any, &expected);
+	EsNewEvent ev;
+	EsAppendResult result;
+
+	memset(&ev, 0, sizeof(ev));
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("event type must not be null")));
+	ev.type = PG_GETARG_TEXT_PP(2);
+	es_validate_type(ev.type);
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("event data must not be null"),
+				 errhint("Use '{}' when there is nothing to say.")));
+	ev.data = PG_GETARG_JSONB_P(3);
+	if (!PG_ARGISNULL(4))
+	{
+		Jsonb	   *md = PG_GETARG_JSONB_P(4);
+
+		if (JB_ROOT_IS_SCALAR(md))
+		{
+			JsonbValue	v;
+
+			if (!JsonbExtractScalar(&md->root, &v) || v.type != jbvNull)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("event metadata must be a JSON object"),
+						 errdetail("The metadata is a JSON %s.", es_jsonb_type_name(&v))));
+		}
+		else if (!JB_ROOT_IS_OBJECT(md))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("event metadata must be a JSON object"),
+					 errdetail("The metadata is a JSON array.")));
+		else
+			ev.metadata = md;
+	}
+	if (!PG_ARGISNULL(5))
+	{
+		memcpy(&ev.id, PG_GETARG_UUID_P(5), sizeof(pg_uuid_t));
+		ev.id_given = true;
+	}
+	ev.schema_version = PG_ARGISNULL(6) ? 1 : PG_GETARG_INT32(6);
+	if (ev.schema_version < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("schema_version must be between 1 and %d", PG_INT32_MAX)));
+	es_check_event_size(0, &ev);
+
+	es_append_events(stream, expected_any, expected, &ev, 1, &result);
+	return es_append_result_datum(fcinfo, stream, &result);
+}

@@ -1,0 +1,174 @@
+/*-------------------------------------------------------------------------
+ *
+ * es_catalog.c
+ *	  OIDs of the extension's tables, indexes, sequence and types.
+ *
+ * The C functions reach the tables by OID, never by a name resolved through
+ * search_path, so nothing a user plants in another schema can stand in for
+ * them.  The OIDs are looked up once per backend and forgotten when a
+ * relcache invalidation touches one of the tables (DROP EXTENSION, ALTER
+ * TABLE).  The first lookup also checks that the tables still have the
+ * columns this code was written for.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/syscache.h"
+
+#include "event_store.h"
+
+static EsCatalog es_cat;
+static bool es_cat_valid = false;
+static bool es_cat_callback_registered = false;
+
+static void
+es_catalog_invalidate(Datum arg, Oid relid)
+{
+	if (!es_cat_valid)
+		return;
+	if (relid == InvalidOid || relid == es_cat.events || relid == es_cat.streams)
+		es_cat_valid = false;
+}
+
+static Oid
+es_relid(const char *name, Oid nsp)
+{
+	return get_relname_relid(name, nsp);
+}
+
+/*
+ * Refuse tables whose columns are not the ones of the install script.
+ */
+static void
+es_check_columns(Oid relid, const char *relname, const Oid *types, int natts)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	bool		ok = (desc->natts == natts);
+	int			i;
+
+	for (i = 0; ok && i < natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || att->atttypid != types[i])
+			ok = false;
+	}
+	table_close(rel, AccessShareLock);
+
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s.%s\" does not have the columns event_store expects",
+						ES_SCHEMA_NAME, relname),
+				 errhint("Do not alter the extension's tables; reinstall the extension from a dump.")));
+}
+
+static const Oid es_events_types[Natts_es_events] = {
+	INT8OID, TEXTOID, INT8OID, TEXTOID, JSONBOID, JSONBOID, UUIDOID, INT4OID,
+	TIMESTAMPTZOID
+};
+
+static const Oid es_streams_types[Natts_es_streams] = {
+	INT8OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	JSONBOID
+};
+
+/*
+ * The catalog, or NULL when the extension is not installed in this
+ * database.
+ */
+const EsCatalog *
+es_catalog_if_installed(void)
+{
+	EsCatalog	cat;
+
+	if (es_cat_valid)
+		return &es_cat;
+
+	if (!es_cat_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(es_catalog_invalidate, (Datum) 0);
+		es_cat_callback_registered = true;
+	}
+
+	memset(&cat, 0, sizeof(cat));
+	cat.namespace = get_namespace_oid(ES_SCHEMA_NAME, true);
+	if (!OidIsValid(cat.namespace))
+		return NULL;
+	cat.events = es_relid("events", cat.namespace);
+	cat.streams = es_relid("streams", cat.namespace);
+	if (!OidIsValid(cat.events) || !OidIsValid(cat.streams))
+		return NULL;
+	cat.events_pkey = es_relid("events_pkey", cat.namespace);
+	cat.events_stream_version = es_relid("events_stream_version_key", cat.namespace);
+	cat.events_event_id = es_relid("events_event_id_key", cat.namespace);
+	cat.streams_pkey = es_relid("streams_pkey", cat.namespace);
+	cat.streams_name = es_relid("streams_name_key", cat.namespace);
+	cat.streams_id_seq = es_relid("streams_id_seq", cat.namespace);
+	cat.event_type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+									 CStringGetDatum("es_event"),
+									 ObjectIdGetDatum(cat.namespace));
+	if (!OidIsValid(cat.events_pkey) || !OidIsValid(cat.events_stream_version) ||
+		!OidIsValid(cat.events_event_id) || !OidIsValid(cat.streams_pkey) ||
+		!OidIsValid(cat.streams_name) || !OidIsValid(cat.streams_id_seq) ||
+		!OidIsValid(cat.event_type))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the objects of extension \"event_store\" are incomplete"),
+				 errhint("Reinstall the extension.")));
+
+	es_check_columns(cat.events, "events", es_events_types, Natts_es_events);
+	es_check_columns(cat.streams, "streams", es_streams_types, Natts_es_streams);
+
+	es_cat = cat;
+	es_cat_valid = true;
+	return &es_cat;
+}
+
+const EsCatalog *
+es_catalog(void)
+{
+	const EsCatalog *cat;
+
+	es_require_preload();
+	cat = es_catalog_if_installed();
+	if (cat == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("extension \"event_store\" is not installed in this database"),
+				 errhint("Run CREATE EXTENSION event_store.")));
+	return cat;
+}
+
+/*
+ * The functions reach the tables directly, so they check the caller's table
+ * privileges themselves: INSERT on events to append, SELECT to read.  Row
+ * level security would be bypassed by that direct access, so a table with
+ * RLS enabled is refused rather than read past its policies.
+ */
+void
+es_require_privilege(Oid relid, AclMode mode)
+{
+	AclResult	result = pg_class_aclcheck(relid, GetUserId(), mode);
+
+	if (result != ACLCHECK_OK)
+		aclcheck_error(result, OBJECT_TABLE, get_rel_name(relid));
+
+	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("row-level security on table \"%s\" is not supported by event_store",
+						get_rel_name(relid)),
+				 errhint("Disable row-level security on the extension's tables; grant access per role instead.")));
+}

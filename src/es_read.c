@@ -1,0 +1,275 @@
+/*-------------------------------------------------------------------------
+ *
+ * es_read.c
+ *	  Reading streams: es_read_stream, es_stream_version, es_head_position.
+ *
+ * Stream reads use the caller's snapshot, like any SELECT: a transaction
+ * sees its own appends and a consistent picture of the others'.  The set
+ * returning function fills a tuplestore in one call (materialize mode), so
+ * a LIMIT that stops reading early leaves no scan open.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/pg_type.h"
+#include "executor/tuptable.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/tuplestore.h"
+
+#include "event_store.h"
+
+/*
+ * Start a materialize-mode set returning function; returns the tuplestore
+ * and the result descriptor.  (InitMaterializedSRF() exists from 15 on;
+ * this is the same, for every supported version.)
+ */
+static Tuplestorestate *
+es_begin_srf(FunctionCallInfo fcinfo, TupleDesc *desc)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext old;
+	Tuplestorestate *store;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	if (!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("materialize mode required, but it is not allowed in this context")));
+
+	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	if (get_call_result_type(fcinfo, NULL, desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	*desc = CreateTupleDescCopy(*desc);
+	store = tuplestore_begin_heap(true, false, work_mem);
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = store;
+	rsinfo->setDesc = *desc;
+	MemoryContextSwitchTo(old);
+	return store;
+}
+
+/*
+ * es_event has the columns of the events table, in the same order, so that
+ * a stored row is returned as it is.  Refuse a type that drifted.
+ */
+static void
+es_check_event_desc(TupleDesc result, Relation rel)
+{
+	TupleDesc	table = RelationGetDescr(rel);
+	int			i;
+
+	if (result->natts != table->natts)
+		goto mismatch;
+	for (i = 0; i < result->natts; i++)
+		if (TupleDescAttr(result, i)->atttypid != TupleDescAttr(table, i)->atttypid ||
+			TupleDescAttr(result, i)->attisdropped)
+			goto mismatch;
+	return;
+
+mismatch:
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("type \"%s.es_event\" does not match table \"%s.events\"",
+					ES_SCHEMA_NAME, ES_SCHEMA_NAME),
+			 errhint("Do not alter the extension's objects; reinstall the extension from a dump.")));
+}
+
+/*
+ * es_read_stream(stream text, from_version bigint, max_count bigint,
+ *				  backwards boolean) returns setof es_event
+ *
+ * from_version NULL means the start (forwards) or the end (backwards).
+ */
+PG_FUNCTION_INFO_V1(es_read_stream);
+Datum
+es_read_stream(PG_FUNCTION_ARGS)
+{
+	text	   *stream;
+	bool		has_from = !PG_ARGISNULL(1);
+	int64		from = has_from ? PG_GETARG_INT64(1) : 0;
+	bool		limited = !PG_ARGISNULL(2);
+	int64		max_count = limited ? PG_GETARG_INT64(2) : 0;
+	bool		backwards;
+	const EsCatalog *cat;
+	Relation	rel;
+	Relation	idx;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKeyData keys[2];
+	Tuplestorestate *store;
+	TupleDesc	desc;
+	int64		count = 0;
+	ScanDirection dir;
+
+	es_require_preload();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("stream name must not be null")));
+	stream = PG_GETARG_TEXT_PP(0);
+	es_validate_stream_name(stream);
+	if (has_from && from < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("from_version must be at least 1"),
+				 errhint("The first event of a stream has version 1; pass NULL to read from the start (or, backwards, from the end).")));
+	if (limited && max_count <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_count must be positive"),
+				 errhint("Pass NULL to read without a limit.")));
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("backwards must not be null")));
+	backwards = PG_GETARG_BOOL(3);
+
+	cat = es_catalog();
+	es_require_privilege(cat->events, ACL_SELECT);
+
+	store = es_begin_srf(fcinfo, &desc);
+
+	rel = table_open(cat->events, AccessShareLock);
+	es_check_event_desc(desc, rel);
+	idx = index_open(cat->events_stream_version, AccessShareLock);
+
+	ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   idx->rd_indcollation[0], F_TEXTEQ,
+						   PointerGetDatum(stream));
+	if (has_from)
+		ScanKeyEntryInitialize(&keys[1], 0, 2,
+							   backwards ? BTLessEqualStrategyNumber : BTGreaterEqualStrategyNumber,
+							   InvalidOid, InvalidOid,
+							   backwards ? F_INT8LE : F_INT8GE,
+							   Int64GetDatum(from));
+	dir = backwards ? BackwardScanDirection : ForwardScanDirection;
+
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, idx, GetActiveSnapshot(), has_from ? 2 : 1, 0);
+	index_rescan(scan, keys, has_from ? 2 : 1, NULL, 0);
+	while ((!limited || count < max_count) &&
+		   index_getnext_slot(scan, dir, slot))
+	{
+		tuplestore_puttupleslot(store, slot);
+		count++;
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+
+	return (Datum) 0;
+}
+
+/*
+ * es_stream_version(stream text) returns bigint: the number of events ever
+ * appended to the stream; 0 when it does not exist.
+ */
+PG_FUNCTION_INFO_V1(es_stream_version);
+Datum
+es_stream_version(PG_FUNCTION_ARGS)
+{
+	text	   *stream;
+	const EsCatalog *cat;
+	Relation	rel;
+	Relation	idx;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKeyData key;
+	int64		version = 0;
+
+	es_require_preload();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("stream name must not be null")));
+	stream = PG_GETARG_TEXT_PP(0);
+	es_validate_stream_name(stream);
+
+	cat = es_catalog();
+	es_require_privilege(cat->streams, ACL_SELECT);
+
+	rel = table_open(cat->streams, AccessShareLock);
+	idx = index_open(cat->streams_name, AccessShareLock);
+	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   idx->rd_indcollation[0], F_TEXTEQ,
+						   PointerGetDatum(stream));
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, idx, GetActiveSnapshot(), 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	if (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+
+		version = DatumGetInt64(slot_getattr(slot, Anum_es_streams_version, &isnull));
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+
+	PG_RETURN_INT64(version);
+}
+
+/*
+ * The position of the newest event a feed reader may see now: the highest
+ * committed position below the safe horizon of the position register, read
+ * with a snapshot taken after the horizon.  0 when there is none.
+ */
+int64
+es_readable_head(const EsCatalog *cat)
+{
+	int64		horizon = es_safe_horizon(cat);
+	Relation	rel;
+	Relation	idx;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKeyData key;
+	Snapshot	snapshot;
+	int64		head = 0;
+
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	rel = table_open(cat->events, AccessShareLock);
+	idx = index_open(cat->events_pkey, AccessShareLock);
+	ScanKeyInit(&key, 1, BTLessStrategyNumber, F_INT8LT, Int64GetDatum(horizon));
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, idx, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	if (index_getnext_slot(scan, BackwardScanDirection, slot))
+	{
+		bool		isnull;
+
+		head = DatumGetInt64(slot_getattr(slot, Anum_es_events_position, &isnull));
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	UnregisterSnapshot(snapshot);
+	return head;
+}
+
+/*
+ * es_head_position() returns bigint
+ */
+PG_FUNCTION_INFO_V1(es_head_position);
+Datum
+es_head_position(PG_FUNCTION_ARGS)
+{
+	const EsCatalog *cat = es_catalog();
+
+	es_require_privilege(cat->events, ACL_SELECT);
+	PG_RETURN_INT64(es_readable_head(cat));
+}

@@ -1,0 +1,216 @@
+/*-------------------------------------------------------------------------
+ *
+ * es_trigger.c
+ *	  Triggers of the extension's tables.
+ *
+ * es_events_before_insert numbers a plain INSERT INTO event_store.events
+ * exactly like es_append: it takes the stream lock, checks a given version
+ * (or assigns the next one), takes a position from the register (or claims
+ * a given one that is not below the next free position), and moves the
+ * stream's row.  So versions stay 1..N without gap or duplicate under any
+ * mix of writers.
+ *
+ * es_refuse_change refuses UPDATE, DELETE and TRUNCATE of events, and of
+ * streams, whose rows only the extension's functions maintain.  Those
+ * triggers are ENABLE ALWAYS, so they fire for replication-role sessions
+ * too.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "commands/trigger.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "event_store.h"
+
+/*
+ * The highest version stored for the stream (0 if none), seen with
+ * SnapshotSelf.  The caller holds the stream lock.
+ */
+static int64
+es_max_stored_version(const EsCatalog *cat, text *stream)
+{
+	Relation	rel = table_open(cat->events, AccessShareLock);
+	Relation	idx = index_open(cat->events_stream_version, AccessShareLock);
+	ScanKeyData key;
+	IndexScanDesc scan;
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	int64		result = 0;
+
+	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   idx->rd_indcollation[0], F_TEXTEQ,
+						   PointerGetDatum(stream));
+	scan = index_beginscan(rel, idx, SnapshotSelf, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	if (index_getnext_slot(scan, BackwardScanDirection, slot))
+	{
+		bool		isnull;
+
+		result = DatumGetInt64(slot_getattr(slot, Anum_es_events_version, &isnull));
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+PG_FUNCTION_INFO_V1(es_events_before_insert);
+Datum
+es_events_before_insert(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	const EsCatalog *cat;
+	TupleDesc	desc;
+	HeapTuple	tuple;
+	Datum		values[Natts_es_events];
+	bool		nulls[Natts_es_events];
+	bool		replace[Natts_es_events];
+	text	   *stream;
+	EsNewEvent	ev;
+	Relation	streams;
+	Relation	name_index;
+	EsStream	st;
+	int64		version;
+	int64		position;
+	bool		bump = true;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("es_events_before_insert must be fired before INSERT for each row")));
+
+	cat = es_catalog();
+	if (RelationGetRelid(trigdata->tg_relation) != cat->events)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("es_events_before_insert only numbers rows of \"%s.events\"",
+						ES_SCHEMA_NAME)));
+
+	desc = RelationGetDescr(trigdata->tg_relation);
+	tuple = trigdata->tg_trigtuple;
+	heap_deform_tuple(tuple, desc, values, nulls);
+
+	/* leave missing required values to the NOT NULL constraints */
+	if (nulls[Anum_es_events_stream - 1] || nulls[Anum_es_events_type - 1] ||
+		nulls[Anum_es_events_data - 1])
+		return PointerGetDatum(tuple);
+
+	stream = DatumGetTextPP(values[Anum_es_events_stream - 1]);
+	es_validate_stream_name(stream);
+	memset(&ev, 0, sizeof(ev));
+	ev.type = DatumGetTextPP(values[Anum_es_events_type - 1]);
+	es_validate_type(ev.type);
+	ev.data = DatumGetJsonbP(values[Anum_es_events_data - 1]);
+	if (!nulls[Anum_es_events_metadata - 1])
+	{
+		Jsonb	   *md = DatumGetJsonbP(values[Anum_es_events_metadata - 1]);
+
+		if (!JB_ROOT_IS_OBJECT(md) || JB_ROOT_IS_SCALAR(md))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("event metadata must be a JSON object")));
+		ev.metadata = md;
+	}
+	es_check_event_size(0, &ev);
+
+	es_lock_stream(stream);
+	streams = table_open(cat->streams, RowExclusiveLock);
+	name_index = index_open(cat->streams_name, AccessShareLock);
+	es_stream_fetch(streams, name_index, stream, &st);
+
+	if (nulls[Anum_es_events_version - 1])
+		version = st.version + 1;
+	else
+	{
+		version = DatumGetInt64(values[Anum_es_events_version - 1]);
+		if (version != st.version + 1)
+		{
+			/*
+			 * A row restored from a dump, where the streams table came
+			 * first and already says how far the stream goes: accept it
+			 * if it is the next of the stored events.  Versions that
+			 * exist are then refused by the unique index, and gaps here.
+			 */
+			if (st.exists && version >= 1 && version <= st.version &&
+				es_max_stored_version(cat, stream) == version - 1)
+				bump = false;
+			else
+				es_raise_wrong_version(stream, version - 1, st.version);
+		}
+	}
+
+	if (nulls[Anum_es_events_position - 1])
+		position = es_allocate_positions(cat, 1);
+	else
+	{
+		position = DatumGetInt64(values[Anum_es_events_position - 1]);
+		es_claim_position(cat, position);
+	}
+
+	if (bump)
+		es_stream_store(cat, streams, stream, &st, version);
+	index_close(name_index, AccessShareLock);
+	table_close(streams, RowExclusiveLock);
+
+	memset(replace, false, sizeof(replace));
+	values[Anum_es_events_version - 1] = Int64GetDatum(version);
+	nulls[Anum_es_events_version - 1] = false;
+	replace[Anum_es_events_version - 1] = true;
+	values[Anum_es_events_position - 1] = Int64GetDatum(position);
+	nulls[Anum_es_events_position - 1] = false;
+	replace[Anum_es_events_position - 1] = true;
+
+	return PointerGetDatum(heap_modify_tuple(tuple, desc, values, nulls, replace));
+}
+
+PG_FUNCTION_INFO_V1(es_refuse_change);
+Datum
+es_refuse_change(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	const char *op;
+	const char *relname;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("es_refuse_change must be called as a trigger")));
+
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		op = "UPDATE";
+	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		op = "DELETE";
+	else if (TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+		op = "TRUNCATE";
+	else
+		op = "INSERT";
+	relname = RelationGetRelationName(trigdata->tg_relation);
+
+	if (strcmp(relname, "events") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("events are immutable"),
+				 errdetail("%s of \"%s.events\" is refused for every role.",
+						   op, ES_SCHEMA_NAME),
+				 errhint("Append a compensating event instead.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("%s of \"%s.%s\" is refused", op, ES_SCHEMA_NAME, relname),
+			 errdetail("The rows of this table are maintained by the functions of event_store.")));
+	PG_RETURN_NULL();
+}

@@ -1,0 +1,113 @@
+/*-------------------------------------------------------------------------
+ *
+ * es_util.c
+ *	  Small helpers: time-ordered UUIDs, index maintenance for rows the
+ *	  extension writes directly, the empty JSON object.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/index.h"
+#include "datatype/timestamp.h"
+#include "executor/executor.h"
+#include "nodes/makefuncs.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "event_store.h"
+
+/*
+ * A version 7 UUID (RFC 9562): 48 bits of Unix time in milliseconds, then
+ * random bits.  Ids that grow with time keep the event_id index compact and
+ * its inserts on the same few pages, unlike random (version 4) ids.
+ */
+void
+es_generate_uuid(pg_uuid_t *uuid)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	uint64		unix_ms;
+
+	unix_ms = (uint64) (now / 1000) +
+		(uint64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000;
+
+	if (!pg_strong_random(uuid->data + 6, UUID_LEN - 6))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random values")));
+
+	uuid->data[0] = (unsigned char) (unix_ms >> 40);
+	uuid->data[1] = (unsigned char) (unix_ms >> 32);
+	uuid->data[2] = (unsigned char) (unix_ms >> 24);
+	uuid->data[3] = (unsigned char) (unix_ms >> 16);
+	uuid->data[4] = (unsigned char) (unix_ms >> 8);
+	uuid->data[5] = (unsigned char) unix_ms;
+	uuid->data[6] = (uuid->data[6] & 0x0F) | 0x70;	/* version 7 */
+	uuid->data[8] = (uuid->data[8] & 0x3F) | 0x80;	/* RFC 9562 variant */
+}
+
+/*
+ * Index maintenance for rows written with the table AM directly.  The
+ * executor's own routine is used, so that indexes users add to the tables
+ * (expressions, partial indexes) are maintained like after an INSERT.
+ */
+void
+es_inserter_open(EsInserter *ins, Relation rel)
+{
+	ins->rel = rel;
+	ins->estate = CreateExecutorState();
+	ins->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(ins->rri, rel, 1, NULL, 0);
+	ExecOpenIndices(ins->rri, false);
+}
+
+void
+es_inserter_index(EsInserter *ins, TupleTableSlot *slot)
+{
+	List	   *recheck;
+
+	if (ins->rri->ri_NumIndices == 0)
+		return;
+#if PG_VERSION_NUM >= 160000
+	recheck = ExecInsertIndexTuples(ins->rri, slot, ins->estate,
+									false, false, NULL, NIL, false);
+#else
+	recheck = ExecInsertIndexTuples(ins->rri, slot, ins->estate,
+									false, false, NULL, NIL);
+#endif
+	if (recheck != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("deferrable unique constraints on the tables of event_store are not supported")));
+	ResetPerTupleExprContext(ins->estate);
+}
+
+void
+es_inserter_close(EsInserter *ins)
+{
+	ExecCloseIndices(ins->rri);
+	FreeExecutorState(ins->estate);
+	pfree(ins->rri);
+}
+
+/*
+ * '{}'::jsonb, built once per backend.
+ */
+Jsonb *
+es_empty_object(void)
+{
+	static Jsonb *empty = NULL;
+
+	if (empty == NULL)
+	{
+		JsonbParseState *state = NULL;
+		JsonbValue *value;
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+		value = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+		empty = JsonbValueToJsonb(value);
+		MemoryContextSwitchTo(old);
+	}
+	return empty;
+}

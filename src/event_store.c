@@ -1,0 +1,202 @@
+/*-------------------------------------------------------------------------
+ *
+ * event_store.c
+ *	  Module entry point: settings, hooks and small SQL helpers.
+ *
+ * The library must be loaded through shared_preload_libraries: the
+ * position register lives in shared memory, and the notifier is a
+ * background worker.  Loaded any other way (CREATE EXTENSION loads it to
+ * create the C functions) it installs nothing, and every function refuses
+ * to run with a hint saying what to configure.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "commands/dbcommands.h"
+#include "commands/defrem.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/uuid.h"
+
+#include "event_store.h"
+
+PG_MODULE_MAGIC;
+
+int			es_max_event_size = 1024 * 1024;
+int			es_notify_min_interval = 10;
+int			es_max_databases = 32;
+
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+void		_PG_init(void);
+
+/*
+ * The notifier of a database keeps a connection to it; commands that need
+ * the database without connections must first see it gone.
+ */
+static Oid
+es_database_needing_exclusivity(Node *parsetree)
+{
+	const char *dbname = NULL;
+	ListCell   *lc;
+
+	switch (nodeTag(parsetree))
+	{
+		case T_DropdbStmt:
+			dbname = ((DropdbStmt *) parsetree)->dbname;
+			break;
+		case T_CreatedbStmt:
+			dbname = "template1";
+			foreach(lc, ((CreatedbStmt *) parsetree)->options)
+			{
+				DefElem    *opt = (DefElem *) lfirst(lc);
+
+				if (strcmp(opt->defname, "template") == 0 && opt->arg != NULL)
+					dbname = defGetString(opt);
+			}
+			break;
+		case T_RenameStmt:
+			if (((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE)
+				dbname = ((RenameStmt *) parsetree)->subname;
+			break;
+		case T_AlterDatabaseStmt:
+			foreach(lc, ((AlterDatabaseStmt *) parsetree)->options)
+			{
+				DefElem    *opt = (DefElem *) lfirst(lc);
+
+				if (strcmp(opt->defname, "tablespace") == 0)
+					dbname = ((AlterDatabaseStmt *) parsetree)->dbname;
+			}
+			break;
+		default:
+			break;
+	}
+	return dbname ? get_database_oid(dbname, true) : InvalidOid;
+}
+
+static void
+es_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+#if PG_VERSION_NUM >= 140000
+				  bool readOnlyTree,
+#endif
+				  ProcessUtilityContext context, ParamListInfo params,
+				  QueryEnvironment *queryEnv, DestReceiver *dest,
+				  QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	Oid			dbid = es_database_needing_exclusivity(parsetree);
+
+	if (OidIsValid(dbid))
+		es_notifier_stop(dbid);
+
+#if PG_VERSION_NUM >= 140000
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+							queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+#else
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, context, params,
+							queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, context,
+								params, queryEnv, dest, qc);
+#endif
+
+	if (OidIsValid(dbid) && IsA(parsetree, DropdbStmt))
+		es_forget_database(dbid);
+}
+
+void
+_PG_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade)
+		return;
+
+	DefineCustomIntVariable("event_store.max_event_size",
+							"Largest event accepted, counting its type, data and metadata.",
+							NULL,
+							&es_max_event_size,
+							1024 * 1024,
+							1024,
+							256 * 1024 * 1024,
+							PGC_SUSET,
+							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("event_store.notify_min_interval",
+							"Shortest time between two notifications of a database's notifier.",
+							"Commits within this time are announced together.",
+							&es_notify_min_interval,
+							10,
+							0,
+							10000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("event_store.max_databases",
+							"Number of databases that can use event_store at once.",
+							NULL,
+							&es_max_databases,
+							32,
+							1,
+							4096,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("event_store");
+
+	es_shmem_init_hooks();
+
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = es_ProcessUtility;
+}
+
+/*
+ * _es_install(): run by the install script.  Refuses without the preload
+ * (so CREATE EXTENSION fails with the hint), and makes the register reload
+ * the database's highest position on next use: a restore may load rows
+ * without going through the triggers.
+ */
+PG_FUNCTION_INFO_V1(es_install);
+Datum
+es_install(PG_FUNCTION_ARGS)
+{
+	es_require_preload();
+	es_reset_database(MyDatabaseId);
+	PG_RETURN_VOID();
+}
+
+/*
+ * es_category(stream text) returns text
+ */
+PG_FUNCTION_INFO_V1(es_category);
+Datum
+es_category(PG_FUNCTION_ARGS)
+{
+	text	   *stream = PG_GETARG_TEXT_PP(0);
+
+	es_validate_stream_name(stream);
+	PG_RETURN_TEXT_P(es_category_of(stream));
+}
+
+/*
+ * es_uuid_v7() returns uuid
+ */
+PG_FUNCTION_INFO_V1(es_uuid_v7);
+Datum
+es_uuid_v7(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *uuid = palloc(sizeof(pg_uuid_t));
+
+	es_generate_uuid(uuid);
+	PG_RETURN_UUID_P(uuid);
+}

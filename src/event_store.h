@@ -1,0 +1,171 @@
+/*-------------------------------------------------------------------------
+ *
+ * event_store.h
+ *	  Shared declarations of the event_store extension.
+ *
+ * The extension keeps its data in two tables of the "event_store" schema:
+ *
+ *	  event_store.streams	one row per stream: its name, category, version
+ *	  event_store.events	one row per event, numbered by a global position
+ *
+ * The attribute numbers below must match the column order of the install
+ * script; es_catalog.c checks them when it first opens the tables, so a
+ * changed schema is refused instead of silently misread.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EVENT_STORE_H
+#define EVENT_STORE_H
+
+#include "access/htup.h"
+#include "executor/tuptable.h"
+#include "nodes/execnodes.h"
+#include "fmgr.h"
+#include "nodes/parsenodes.h"
+#include "storage/itemptr.h"
+#include "utils/jsonb.h"
+#include "utils/relcache.h"
+#include "utils/uuid.h"
+
+#define ES_SCHEMA_NAME			"event_store"
+#define ES_NOTIFY_CHANNEL		"es_events"
+
+/* event_store.events */
+#define Anum_es_events_position			1
+#define Anum_es_events_stream			2
+#define Anum_es_events_version			3
+#define Anum_es_events_type				4
+#define Anum_es_events_data				5
+#define Anum_es_events_metadata			6
+#define Anum_es_events_event_id			7
+#define Anum_es_events_schema_version	8
+#define Anum_es_events_created_at		9
+#define Natts_es_events					9
+
+/* event_store.streams */
+#define Anum_es_streams_id				1
+#define Anum_es_streams_name			2
+#define Anum_es_streams_category		3
+#define Anum_es_streams_version			4
+#define Anum_es_streams_created_at		5
+#define Anum_es_streams_updated_at		6
+#define Anum_es_streams_metadata		7
+#define Natts_es_streams				7
+
+/*
+ * Documented limits (README, "Limits").
+ */
+#define ES_MAX_STREAM_NAME_BYTES	1000
+#define ES_MAX_TYPE_BYTES			500
+#define ES_MAX_APPEND_EVENTS		10000
+
+/*
+ * SQLSTATE of a wrong expected version: class V0 is event_store's own
+ * (implementation-defined classes start with 5-9 or I-Z).
+ */
+#define ERRCODE_ES_WRONG_EXPECTED_VERSION	MAKE_SQLSTATE('V','0','0','0','1')
+
+/* lock tag field 4 that marks a stream lock in pg_locks ("ES") */
+#define ES_LOCKTAG_STREAM			0x4553
+
+/* GUCs (event_store.c) */
+extern int	es_max_event_size;
+extern int	es_notify_min_interval;
+extern int	es_max_databases;
+
+/*
+ * es_catalog.c: OIDs of the extension's objects, looked up once per backend
+ * and forgotten when a relcache invalidation touches one of the tables.
+ */
+typedef struct EsCatalog
+{
+	Oid			namespace;
+	Oid			events;
+	Oid			events_pkey;		/* (position) */
+	Oid			events_stream_version;	/* (stream, version) */
+	Oid			events_event_id;	/* (event_id) */
+	Oid			streams;
+	Oid			streams_pkey;		/* (id) */
+	Oid			streams_name;		/* (name) */
+	Oid			streams_id_seq;
+	Oid			event_type;			/* composite es_event */
+} EsCatalog;
+
+extern const EsCatalog *es_catalog(void);
+extern const EsCatalog *es_catalog_if_installed(void);
+extern void es_require_privilege(Oid relid, AclMode mode);
+
+/* es_shmem.c: the position register */
+extern void es_shmem_init_hooks(void);
+extern bool es_shmem_ready(void);
+extern void es_require_preload(void);
+extern int64 es_allocate_positions(const EsCatalog *cat, int64 count);
+extern void es_claim_position(const EsCatalog *cat, int64 position);
+extern int64 es_safe_horizon(const EsCatalog *cat);
+extern void es_reset_database(Oid dbid);
+extern void es_forget_database(Oid dbid);
+
+/* per-database state shared with the notifier (es_shmem.c) */
+typedef struct EsDatabase EsDatabase;
+extern EsDatabase *es_database_entry(Oid dbid, bool create);
+extern int64 es_notifier_attach(EsDatabase *db);
+extern void es_notifier_detach(EsDatabase *db);
+extern int64 es_notifier_progress(EsDatabase *db);
+extern void es_notifier_set_progress(EsDatabase *db, int64 upto);
+extern void es_notifier_stop(Oid dbid);
+
+/* es_notify.c */
+extern bool es_notifier_launch(Oid dbid);
+extern PGDLLEXPORT void es_notifier_main(Datum main_arg);
+
+/* es_stream.c: streams table and the stream lock */
+typedef struct EsStream
+{
+	bool		exists;
+	int64		id;
+	int64		version;
+	ItemPointerData tid;
+	HeapTuple	tuple;			/* copy of the current row, if exists */
+} EsStream;
+
+extern void es_validate_stream_name(text *name);
+extern void es_validate_type(text *type);
+extern text *es_category_of(text *name);
+extern void es_lock_stream(text *name);
+extern void es_stream_fetch(Relation streams, Relation name_index, text *name,
+							EsStream *stream);
+extern void es_stream_store(const EsCatalog *cat, Relation streams, text *name,
+							EsStream *stream, int64 new_version);
+extern void es_raise_wrong_version(text *name, int64 expected, int64 actual);
+
+/* es_read.c */
+extern int64 es_readable_head(const EsCatalog *cat);
+
+/* es_append.c */
+typedef struct EsNewEvent
+{
+	text	   *type;
+	Jsonb	   *data;
+	Jsonb	   *metadata;		/* NULL when absent */
+	pg_uuid_t	id;
+	bool		id_given;
+	int32		schema_version;
+} EsNewEvent;
+
+extern void es_check_event_size(int index, const EsNewEvent *ev);
+
+/* es_util.c */
+typedef struct EsInserter
+{
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+} EsInserter;
+
+extern void es_generate_uuid(pg_uuid_t *uuid);
+extern void es_inserter_open(EsInserter *ins, Relation rel);
+extern void es_inserter_index(EsInserter *ins, TupleTableSlot *slot);
+extern void es_inserter_close(EsInserter *ins);
+extern Jsonb *es_empty_object(void);
+
+#endif							/* EVENT_STORE_H */
