@@ -10,11 +10,11 @@ PGFILEDESC   = "event_store - PostgreSQL as an event store"
 
 # pg_regress (sql/, expected/); the server must preload the library.
 REGRESS      = setup append read triggers errors atomicity privileges
-REGRESS_OPTS = --inputdir=. --load-extension=event_store
+REGRESS_OPTS = --inputdir=.
 
 # pg_isolation_regress (test/specs, test/expected)
 ISOLATION      = append_conflict append_vs_insert conflict_after_rollback
-ISOLATION_OPTS = --inputdir=test --load-extension=event_store
+ISOLATION_OPTS = --inputdir=test
 
 # TAP tests (PostgreSQL::Test::Cluster)
 TAP_TESTS    = 1
@@ -32,3 +32,7 @@ override with_llvm = no
 ifdef ES_WERROR
 override CFLAGS += -Wall -Werror
 endif
+
+# print a variable (used by scripts/test.sh): make -s print-REGRESS
+print-%:
+	@echo $($*)

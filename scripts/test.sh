@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Run every test suite of event_store on a throwaway cluster:
+#   pg_regress (sql/, expected/), isolation (test/specs), pgTAP (test/pgtap),
+#   TAP (test/t, each test starts its own clusters).
+# Installs what is missing (as root), builds with -Wall -Werror, installs,
+# starts a cluster with the extension preloaded on a private port and socket
+# directory, runs the suites, stops the cluster and prints "N passed, N failed".
+#
+#   bash scripts/test.sh                      # everything
+#   ES_SUITES="regress isolation" bash scripts/test.sh
+#   ES_TAP_TESTS="test/t/002_notify.pl" bash scripts/test.sh
+# ES_TEST_PORT (default 54329) picks the port, ES_KEEP=1 keeps the output.
+set -euo pipefail
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+source "$top/scripts/lib.sh"
+
+suites=${ES_SUITES:-regress isolation pgtap tap}
+port=${ES_TEST_PORT:-54329}
+
+es_install_deps
+# ES_SKIP_BUILD=1: test what is installed (e.g. while another run builds)
+[ "${ES_SKIP_BUILD:-0}" = 1 ] || es_build_install "$top"
+
+work=$(es_tempdir)
+cleanup() {
+  es_cluster_stop "$work"
+  if [ "${ES_KEEP:-0}" = 1 ] || [ "$failed" -gt 0 ]; then
+    es_log "test output kept in $work/out"
+  else
+    rm -rf "$work"
+  fi
+}
+passed=0
+failed=0
+failures=()
+trap cleanup EXIT
+
+# The suites write next to their inputs: run them on a copy the cluster user owns.
+rsync -a --exclude .git --exclude '*.o' --exclude '*.so' "$top/" "$work/src/"
+mkdir -p "$work/out"
+[ "$(id -u)" -eq 0 ] && chown -R postgres:postgres "$work/src" "$work/out"
+
+es_cluster_start "$work" "$port"
+export PGHOST="$work/sock" PGPORT="$port" PGUSER=postgres
+bindir=$(es_bindir)
+pgxs=$(cd "$(dirname "$("$(es_pg_config)" --pgxs)")/../.." && pwd)
+
+record() {		# record NAME STATUS
+  if [ "$2" = ok ]; then
+    passed=$((passed + 1)); printf '  ok      %s\n' "$1"
+  else
+    failed=$((failed + 1)); failures+=("$1"); printf '  FAILED  %s\n' "$1"
+  fi
+}
+
+# pg_regress and pg_isolation_regress print one line per test.
+parse_regress() {	# parse_regress SUITE LOGFILE
+  local line name seen=0
+  while IFS= read -r line; do
+    if [[ $line =~ ^(test|ok|not\ ok|\ +)[[:space:]]*([0-9]+[[:space:]]+-[[:space:]]+)?([a-z0-9_]+)[[:space:]]+\.\.\.[[:space:]]+(ok|FAILED|failed) ]]; then
+      name=${BASH_REMATCH[3]}
+      seen=$((seen + 1))
+      if [ "${BASH_REMATCH[4]}" = ok ]; then record "$1/$name" ok; else record "$1/$name" failed; fi
+    fi
+  done < "$2"
+  # a suite that could not run at all is a failure, not zero tests
+  [ "$seen" -gt 0 ] || record "$1 (did not run)" failed
+}
+
+run_regress() {
+  local tests
+  tests=$(make -s -C "$top" print-REGRESS)
+  es_log "pg_regress: $tests"
+  es_as_pg "$pgxs/src/test/regress/pg_regress" \
+    --inputdir="$work/src" --outputdir="$work/out/regress" --bindir="$bindir" \
+    --host="$PGHOST" --port="$PGPORT" --user=postgres --dbname=es_regress \
+    $tests > "$work/out/regress.log" 2>&1 || true
+  cat "$work/out/regress.log" >&2
+  parse_regress regress "$work/out/regress.log"
+  [ -f "$work/out/regress/regression.diffs" ] && cat "$work/out/regress/regression.diffs" >&2 || true
+}
+
+run_isolation() {
+  local tests
+  tests=$(make -s -C "$top" print-ISOLATION)
+  es_log "isolation: $tests"
+  es_as_pg "$pgxs/src/test/isolation/pg_isolation_regress" \
+    --inputdir="$work/src/test" --outputdir="$work/out/isolation" --bindir="$bindir" \
+    --host="$PGHOST" --port="$PGPORT" --user=postgres --dbname=es_isolation \
+    $tests > "$work/out/isolation.log" 2>&1 || true
+  cat "$work/out/isolation.log" >&2
+  parse_regress isolation "$work/out/isolation.log"
+  [ -f "$work/out/isolation/regression.diffs" ] && cat "$work/out/isolation/regression.diffs" >&2 || true
+}
+
+run_pgtap() {
+  local f name
+  es_log "pgTAP: test/pgtap"
+  for f in "$work"/src/test/pgtap/*.sql; do
+    [ -e "$f" ] || continue
+    name=$(basename "$f" .sql)
+    # every file gets a fresh database with the extension and pgTAP
+    es_as_pg psql -X -q -v ON_ERROR_STOP=1 -d postgres \
+      -c "DROP DATABASE IF EXISTS es_pgtap" -c "CREATE DATABASE es_pgtap" >/dev/null
+    es_as_pg psql -X -q -v ON_ERROR_STOP=1 -d es_pgtap \
+      -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION event_store" >/dev/null
+    if es_as_pg pg_prove --ext .sql -h "$PGHOST" -p "$PGPORT" -U postgres -d es_pgtap \
+         "$f" > "$work/out/pgtap-$name.log" 2>&1; then
+      record "pgtap/$name" ok
+    else
+      cat "$work/out/pgtap-$name.log" >&2
+      record "pgtap/$name" failed
+    fi
+  done
+  es_as_pg psql -X -q -d postgres -c "DROP DATABASE IF EXISTS es_pgtap" >/dev/null || true
+}
+
+run_tap() {
+  local f name files
+  files=${ES_TAP_TESTS:-$(cd "$work/src" && ls test/t/*.pl 2>/dev/null || true)}
+  es_log "TAP: $files"
+  for f in $files; do
+    name=$(basename "$f" .pl)
+    if es_as_pg env TESTDIR="$work/out/tap-$name" PG_REGRESS="$pgxs/src/test/regress/pg_regress" \
+         PGHOST= PGPORT= \
+         bash -c "mkdir -p '$work/out/tap-$name' && cd '$work/src' && \
+                  prove -v -I '$pgxs/src/test/perl' -I test/t '$f'" \
+         > "$work/out/tap-$name.log" 2>&1; then
+      grep -E '^# (took|wake|notifications|acknowledged|summary)' "$work/out/tap-$name.log" >&2 || true
+      record "tap/$name" ok
+    else
+      cat "$work/out/tap-$name.log" >&2
+      for log in "$work/out/tap-$name"/tmp_check/log/*.log; do
+        [ -e "$log" ] && { echo "--- $log" >&2; tail -n 30 "$log" >&2; }
+      done
+      record "tap/$name" failed
+    fi
+  done
+}
+
+for suite in $suites; do
+  "run_$suite"
+done
+
+echo
+[ ${#failures[@]} -gt 0 ] && printf 'failed: %s\n' "${failures[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
