@@ -66,6 +66,16 @@ es_max_stored_version(const EsCatalog *cat, text *stream)
 	return result;
 }
 
+static void
+es_require_not_null(const bool *nulls, int attnum, const char *column)
+{
+	if (nulls[attnum - 1])
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("null value in column \"%s\" of relation \"events\" violates not-null constraint",
+						column)));
+}
+
 PG_FUNCTION_INFO_V1(es_events_before_insert);
 Datum
 es_events_before_insert(PG_FUNCTION_ARGS)
@@ -105,10 +115,15 @@ es_events_before_insert(PG_FUNCTION_ARGS)
 	tuple = trigdata->tg_trigtuple;
 	heap_deform_tuple(tuple, desc, values, nulls);
 
-	/* leave missing required values to the NOT NULL constraints */
-	if (nulls[Anum_es_events_stream - 1] || nulls[Anum_es_events_type - 1] ||
-		nulls[Anum_es_events_data - 1])
-		return PointerGetDatum(tuple);
+	es_require_not_null(nulls, Anum_es_events_stream, "stream");
+	es_require_not_null(nulls, Anum_es_events_type, "type");
+	es_require_not_null(nulls, Anum_es_events_data, "data");
+	es_require_not_null(nulls, Anum_es_events_event_id, "event_id");
+	es_require_not_null(nulls, Anum_es_events_schema_version, "schema_version");
+	if (DatumGetInt32(values[Anum_es_events_schema_version - 1]) < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("schema_version must be between 1 and %d", PG_INT32_MAX)));
 
 	stream = DatumGetTextPP(values[Anum_es_events_stream - 1]);
 	es_validate_stream_name(stream);

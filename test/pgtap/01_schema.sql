@@ -1,0 +1,415 @@
+-- pgTAP: the objects of event_store, as the install script creates them.
+-- The C code reaches the tables by attribute number and the indexes by name
+-- (src/event_store.h, src/es_catalog.c), so their exact shape is part of the
+-- contract and any drift must fail here first.
+BEGIN;
+SELECT plan(131);
+
+-- Extension and schema -------------------------------------------------------
+
+SELECT has_schema('event_store');
+SELECT results_eq(
+    $$ SELECT extversion COLLATE "default", extnamespace::regnamespace::text, extrelocatable
+         FROM pg_extension WHERE extname = 'event_store' $$,
+    $$ VALUES ('0.1.0', 'event_store', false) $$,
+    'event_store 0.1.0 is installed in schema event_store and is not relocatable');
+SELECT results_eq(
+    $$ SELECT pg_describe_object(classid, objid, 0)
+         FROM pg_depend
+        WHERE refclassid = 'pg_extension'::regclass
+          AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'event_store')
+          AND deptype = 'e'
+        ORDER BY 1 $$,
+    $$ VALUES ('function event_store._es_events_before_insert()'),
+              ('function event_store._es_install()'),
+              ('function event_store._es_refuse_change()'),
+              ('function event_store.es_append(text,bigint,jsonb)'),
+              ('function event_store.es_append(text,bigint,text,jsonb,jsonb,uuid,integer)'),
+              ('function event_store.es_category(text)'),
+              ('function event_store.es_head_position()'),
+              ('function event_store.es_read_stream(text,bigint,bigint,boolean)'),
+              ('function event_store.es_stream_version(text)'),
+              ('function event_store.es_uuid_v7()'),
+              ('sequence event_store.streams_id_seq'),
+              ('table event_store.events'),
+              ('table event_store.streams'),
+              ('type event_store.es_append_result'),
+              ('type event_store.es_event') $$,
+    'the extension owns exactly its tables, sequence, types and functions');
+
+-- Tables and columns ----------------------------------------------------------
+
+SELECT tables_are('event_store', ARRAY['events', 'streams']);
+SELECT sequences_are('event_store', ARRAY['streams_id_seq']);
+SELECT views_are('event_store', ARRAY[]::name[]);
+
+SELECT columns_are('event_store', 'events', ARRAY[
+    'position', 'stream', 'version', 'type', 'data', 'metadata', 'event_id',
+    'schema_version', 'created_at']);
+SELECT columns_are('event_store', 'streams', ARRAY[
+    'id', 'name', 'category', 'version', 'created_at', 'updated_at', 'metadata']);
+
+-- The column order is what the C code reads (Anum_es_events_*, Anum_es_streams_*).
+SELECT results_eq(
+    $$ SELECT a.attnum::int, a.attname::text COLLATE "default", format_type(a.atttypid, a.atttypmod),
+              a.attnotnull, coalesce(c.collname::text, '') COLLATE "default"
+         FROM pg_attribute a LEFT JOIN pg_collation c ON c.oid = a.attcollation
+        WHERE a.attrelid = 'event_store.events'::regclass AND a.attnum > 0
+          AND NOT a.attisdropped
+        ORDER BY a.attnum $$,
+    $$ VALUES (1, 'position', 'bigint', true, ''),
+              (2, 'stream', 'text', true, 'C'),
+              (3, 'version', 'bigint', true, ''),
+              (4, 'type', 'text', true, 'C'),
+              (5, 'data', 'jsonb', true, ''),
+              (6, 'metadata', 'jsonb', false, ''),
+              (7, 'event_id', 'uuid', true, ''),
+              (8, 'schema_version', 'integer', true, ''),
+              (9, 'created_at', 'timestamp with time zone', true, '') $$,
+    'events: columns in order, with types, NOT NULL and collation "C" for names');
+SELECT results_eq(
+    $$ SELECT a.attnum::int, a.attname::text COLLATE "default", format_type(a.atttypid, a.atttypmod),
+              a.attnotnull, coalesce(c.collname::text, '') COLLATE "default"
+         FROM pg_attribute a LEFT JOIN pg_collation c ON c.oid = a.attcollation
+        WHERE a.attrelid = 'event_store.streams'::regclass AND a.attnum > 0
+          AND NOT a.attisdropped
+        ORDER BY a.attnum $$,
+    $$ VALUES (1, 'id', 'bigint', true, ''),
+              (2, 'name', 'text', true, 'C'),
+              (3, 'category', 'text', true, 'C'),
+              (4, 'version', 'bigint', true, ''),
+              (5, 'created_at', 'timestamp with time zone', true, ''),
+              (6, 'updated_at', 'timestamp with time zone', true, ''),
+              (7, 'metadata', 'jsonb', true, '') $$,
+    'streams: columns in order, with types, NOT NULL and collation "C" for names');
+
+SELECT col_type_is('event_store', 'events', 'position', 'bigint', 'events.position is bigint');
+SELECT col_type_is('event_store', 'events', 'stream', 'text', 'events.stream is text');
+SELECT col_type_is('event_store', 'events', 'version', 'bigint', 'events.version is bigint');
+SELECT col_type_is('event_store', 'events', 'type', 'text', 'events.type is text');
+SELECT col_type_is('event_store', 'events', 'data', 'jsonb', 'events.data is jsonb');
+SELECT col_type_is('event_store', 'events', 'metadata', 'jsonb', 'events.metadata is jsonb');
+SELECT col_type_is('event_store', 'events', 'event_id', 'uuid', 'events.event_id is uuid');
+SELECT col_type_is('event_store', 'events', 'schema_version', 'integer', 'events.schema_version is integer');
+SELECT col_type_is('event_store', 'events', 'created_at', 'timestamp with time zone', 'events.created_at is timestamp with time zone');
+SELECT col_type_is('event_store', 'streams', 'id', 'bigint', 'streams.id is bigint');
+SELECT col_type_is('event_store', 'streams', 'name', 'text', 'streams.name is text');
+SELECT col_type_is('event_store', 'streams', 'category', 'text', 'streams.category is text');
+SELECT col_type_is('event_store', 'streams', 'version', 'bigint', 'streams.version is bigint');
+SELECT col_type_is('event_store', 'streams', 'created_at', 'timestamp with time zone', 'streams.created_at is timestamp with time zone');
+SELECT col_type_is('event_store', 'streams', 'updated_at', 'timestamp with time zone', 'streams.updated_at is timestamp with time zone');
+SELECT col_type_is('event_store', 'streams', 'metadata', 'jsonb', 'streams.metadata is jsonb');
+
+SELECT col_is_null('event_store', 'events', 'metadata', 'events.metadata is nullable');
+SELECT col_not_null('event_store', 'events', 'data', 'events.data is NOT NULL');
+SELECT col_not_null('event_store', 'streams', 'metadata', 'streams.metadata is NOT NULL');
+
+-- Defaults: position and version come from the numbering trigger, not defaults.
+SELECT col_hasnt_default('event_store', 'events', 'position', 'events.position has no default');
+SELECT col_hasnt_default('event_store', 'events', 'version', 'events.version has no default');
+SELECT col_hasnt_default('event_store', 'events', 'stream', 'events.stream has no default');
+SELECT col_hasnt_default('event_store', 'events', 'type', 'events.type has no default');
+SELECT col_hasnt_default('event_store', 'events', 'data', 'events.data has no default');
+SELECT col_hasnt_default('event_store', 'events', 'metadata', 'events.metadata has no default');
+SELECT col_default_is('event_store', 'events', 'event_id', 'event_store.es_uuid_v7()', 'events.event_id defaults to event_store.es_uuid_v7()');
+SELECT col_default_is('event_store', 'events', 'schema_version', 1, 'events.schema_version defaults to 1');
+SELECT col_default_is('event_store', 'events', 'created_at', 'now()', 'events.created_at defaults to now()');
+SELECT col_default_is('event_store', 'streams', 'version', 0::bigint, 'streams.version defaults to 0::bigint');
+SELECT col_default_is('event_store', 'streams', 'created_at', 'now()', 'streams.created_at defaults to now()');
+SELECT col_default_is('event_store', 'streams', 'updated_at', 'now()', 'streams.updated_at defaults to now()');
+SELECT col_default_is('event_store', 'streams', 'metadata', '{}'::jsonb, 'streams.metadata defaults to {}::jsonb');
+SELECT is(
+    (SELECT attidentity FROM pg_attribute
+      WHERE attrelid = 'event_store.streams'::regclass AND attname = 'id'),
+    'a'::"char",
+    'streams.id is GENERATED ALWAYS AS IDENTITY');
+SELECT is(
+    pg_get_serial_sequence('event_store.streams', 'id'),
+    'event_store.streams_id_seq',
+    'streams.id draws from event_store.streams_id_seq');
+SELECT is(
+    (SELECT reloptions FROM pg_class WHERE oid = 'event_store.streams'::regclass),
+    ARRAY['fillfactor=70'],
+    'streams has fillfactor 70 (HOT updates of the version)');
+SELECT is(
+    (SELECT reloptions FROM pg_class WHERE oid = 'event_store.events'::regclass),
+    NULL::text[],
+    'events has no storage options');
+
+-- Keys, constraints, indexes --------------------------------------------------
+
+SELECT has_pk('event_store', 'events', 'events has a primary key');
+SELECT has_pk('event_store', 'streams', 'streams has a primary key');
+SELECT col_is_pk('event_store', 'events', ARRAY['position'], 'events: primary key (position)');
+SELECT col_is_pk('event_store', 'streams', ARRAY['id'], 'streams: primary key (id)');
+SELECT col_is_unique('event_store', 'events', ARRAY['stream', 'version'],
+                     'events: unique (stream, version)');
+SELECT col_is_unique('event_store', 'events', ARRAY['event_id'], 'events: unique (event_id)');
+SELECT col_is_unique('event_store', 'streams', ARRAY['name'], 'streams: unique (name)');
+SELECT col_has_check('event_store', 'events', ARRAY['version'], 'events.version has a check');
+SELECT col_has_check('event_store', 'events', ARRAY['schema_version'],
+                     'events.schema_version has a check');
+SELECT col_has_check('event_store', 'streams', ARRAY['version'], 'streams.version has a check');
+
+SELECT results_eq(
+    $$ SELECT conrelid::regclass::text, conname::text COLLATE "default", pg_get_constraintdef(oid)
+         FROM pg_constraint
+        WHERE conrelid IN ('event_store.events'::regclass, 'event_store.streams'::regclass)
+        ORDER BY 1, 2 $$,
+    $$ VALUES ('event_store.events', 'events_event_id_key', 'UNIQUE (event_id)'),
+              ('event_store.events', 'events_pkey', 'PRIMARY KEY ("position")'),
+              ('event_store.events', 'events_schema_version_check', 'CHECK ((schema_version >= 1))'),
+              ('event_store.events', 'events_stream_version_key', 'UNIQUE (stream, version)'),
+              ('event_store.events', 'events_version_check', 'CHECK ((version >= 1))'),
+              ('event_store.streams', 'streams_name_key', 'UNIQUE (name)'),
+              ('event_store.streams', 'streams_pkey', 'PRIMARY KEY (id)'),
+              ('event_store.streams', 'streams_version_check', 'CHECK ((version >= 0))') $$,
+    'exactly these constraints, no foreign key, nothing deferrable');
+SELECT is(
+    (SELECT count(*)::int FROM pg_constraint
+      WHERE conrelid IN ('event_store.events'::regclass, 'event_store.streams'::regclass)
+        AND (condeferrable OR condeferred)),
+    0,
+    'no constraint is deferrable (es_append refuses deferrable unique constraints)');
+
+SELECT indexes_are('event_store', 'events',
+    ARRAY['events_pkey', 'events_stream_version_key', 'events_event_id_key']);
+SELECT indexes_are('event_store', 'streams', ARRAY['streams_pkey', 'streams_name_key']);
+SELECT has_index('event_store', 'events', 'events_pkey', ARRAY['"position"']);
+SELECT has_index('event_store', 'events', 'events_stream_version_key', ARRAY['stream', 'version']);
+SELECT has_index('event_store', 'events', 'events_event_id_key', ARRAY['event_id']);
+SELECT has_index('event_store', 'streams', 'streams_pkey', ARRAY['id']);
+SELECT has_index('event_store', 'streams', 'streams_name_key', ARRAY['name']);
+SELECT index_is_primary('event_store', 'events', 'events_pkey');
+SELECT index_is_primary('event_store', 'streams', 'streams_pkey');
+SELECT index_is_unique('event_store', 'events', 'events_stream_version_key');
+SELECT index_is_unique('event_store', 'events', 'events_event_id_key');
+SELECT index_is_unique('event_store', 'streams', 'streams_name_key');
+SELECT index_is_type('event_store', 'events', 'events_stream_version_key', 'btree');
+
+-- Triggers --------------------------------------------------------------------
+
+SELECT triggers_are('event_store', 'events', ARRAY['events_number', 'events_immutable']);
+SELECT triggers_are('event_store', 'streams', ARRAY['streams_maintained']);
+SELECT trigger_is('event_store', 'events', 'events_number',
+                  'event_store', '_es_events_before_insert');
+SELECT trigger_is('event_store', 'events', 'events_immutable',
+                  'event_store', '_es_refuse_change');
+SELECT trigger_is('event_store', 'streams', 'streams_maintained',
+                  'event_store', '_es_refuse_change');
+SELECT results_eq(
+    $$ SELECT tgname::text COLLATE "default", pg_get_triggerdef(oid)
+         FROM pg_trigger
+        WHERE tgrelid IN ('event_store.events'::regclass, 'event_store.streams'::regclass)
+        ORDER BY 1 $$,
+    $$ VALUES ('events_immutable', 'CREATE TRIGGER events_immutable BEFORE DELETE OR UPDATE OR TRUNCATE ON event_store.events FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_refuse_change()'),
+              ('events_number', 'CREATE TRIGGER events_number BEFORE INSERT ON event_store.events FOR EACH ROW EXECUTE FUNCTION event_store._es_events_before_insert()'),
+              ('streams_maintained', 'CREATE TRIGGER streams_maintained BEFORE DELETE OR UPDATE OR TRUNCATE ON event_store.streams FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_refuse_change()') $$,
+    'trigger timing, events and level');
+SELECT results_eq(
+    $$ SELECT tgname::text COLLATE "default", tgenabled::text
+         FROM pg_trigger
+        WHERE tgrelid IN ('event_store.events'::regclass, 'event_store.streams'::regclass)
+        ORDER BY 1 $$,
+    $$ VALUES ('events_immutable', 'A'), ('events_number', 'O'), ('streams_maintained', 'A') $$,
+    'the immutability triggers are ENABLE ALWAYS (fire under session_replication_role = replica)');
+
+-- Composite types -------------------------------------------------------------
+
+SELECT types_are('event_store', ARRAY['es_event', 'es_append_result']);
+SELECT has_composite('event_store', 'es_event', 'es_event is a composite type');
+SELECT has_composite('event_store', 'es_append_result', 'es_append_result is a composite type');
+SELECT results_eq(
+    $$ SELECT a.attname::text COLLATE "default", format_type(a.atttypid, a.atttypmod)
+         FROM pg_attribute a
+        WHERE a.attrelid = (SELECT typrelid FROM pg_type
+                             WHERE oid = 'event_store.es_event'::regtype)
+          AND a.attnum > 0 AND NOT a.attisdropped
+        ORDER BY a.attnum $$,
+    $$ SELECT a.attname::text COLLATE "default", format_type(a.atttypid, a.atttypmod)
+         FROM pg_attribute a
+        WHERE a.attrelid = 'event_store.events'::regclass
+          AND a.attnum > 0 AND NOT a.attisdropped
+        ORDER BY a.attnum $$,
+    'es_event has the columns of events, in the same order (es_read_stream returns rows as stored)');
+SELECT is(
+    (SELECT count(*)::int FROM pg_attribute
+      WHERE attrelid = (SELECT typrelid FROM pg_type WHERE oid = 'event_store.es_event'::regtype)
+        AND attnum > 0),
+    9,
+    'es_event has 9 attributes');
+SELECT results_eq(
+    $$ SELECT a.attname::text COLLATE "default", format_type(a.atttypid, a.atttypmod)
+         FROM pg_attribute a
+        WHERE a.attrelid = (SELECT typrelid FROM pg_type
+                             WHERE oid = 'event_store.es_append_result'::regtype)
+          AND a.attnum > 0 AND NOT a.attisdropped
+        ORDER BY a.attnum $$,
+    $$ VALUES ('stream', 'text'), ('first_version', 'bigint'), ('last_version', 'bigint'),
+              ('first_position', 'bigint'), ('last_position', 'bigint') $$,
+    'es_append_result: stream, first/last version, first/last position');
+
+-- Functions -------------------------------------------------------------------
+
+SELECT functions_are('event_store', ARRAY[
+    '_es_install', '_es_events_before_insert', '_es_refuse_change',
+    'es_uuid_v7', 'es_category', 'es_append', 'es_read_stream',
+    'es_stream_version', 'es_head_position']);
+SELECT is(
+    (SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'event_store'::regnamespace),
+    10,
+    'exactly 10 functions (two forms of es_append)');
+
+SELECT has_function('event_store', '_es_install', ARRAY[]::name[]);
+SELECT has_function('event_store', 'es_uuid_v7', ARRAY[]::name[]);
+SELECT has_function('event_store', 'es_category', ARRAY['text']);
+SELECT has_function('event_store', 'es_append', ARRAY['text', 'bigint', 'jsonb']);
+SELECT has_function('event_store', 'es_append',
+                    ARRAY['text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer']);
+SELECT has_function('event_store', 'es_read_stream', ARRAY['text', 'bigint', 'bigint', 'boolean']);
+SELECT has_function('event_store', 'es_stream_version', ARRAY['text']);
+SELECT has_function('event_store', 'es_head_position', ARRAY[]::name[]);
+SELECT has_function('event_store', '_es_events_before_insert', ARRAY[]::name[]);
+SELECT has_function('event_store', '_es_refuse_change', ARRAY[]::name[]);
+
+SELECT function_returns('event_store', '_es_install', ARRAY[]::name[], 'void');
+SELECT function_returns('event_store', 'es_uuid_v7', ARRAY[]::name[], 'uuid');
+SELECT function_returns('event_store', 'es_category', ARRAY['text'], 'text');
+SELECT function_returns('event_store', 'es_append', ARRAY['text', 'bigint', 'jsonb'],
+                        'event_store.es_append_result');
+SELECT function_returns('event_store', 'es_append',
+                        ARRAY['text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer'],
+                        'event_store.es_append_result');
+SELECT function_returns('event_store', 'es_read_stream', ARRAY['text', 'bigint', 'bigint', 'boolean'],
+                        'setof event_store.es_event');
+SELECT function_returns('event_store', 'es_stream_version', ARRAY['text'], 'bigint');
+SELECT function_returns('event_store', 'es_head_position', ARRAY[]::name[], 'bigint');
+SELECT function_returns('event_store', '_es_events_before_insert', ARRAY[]::name[], 'trigger');
+SELECT function_returns('event_store', '_es_refuse_change', ARRAY[]::name[], 'trigger');
+
+SELECT volatility_is('event_store', '_es_install', ARRAY[]::name[], 'volatile');
+SELECT volatility_is('event_store', 'es_uuid_v7', ARRAY[]::name[], 'volatile');
+SELECT volatility_is('event_store', 'es_category', ARRAY['text'], 'immutable');
+SELECT volatility_is('event_store', 'es_append', ARRAY['text', 'bigint', 'jsonb'], 'volatile');
+SELECT volatility_is('event_store', 'es_append',
+                     ARRAY['text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer'], 'volatile');
+SELECT volatility_is('event_store', 'es_read_stream', ARRAY['text', 'bigint', 'bigint', 'boolean'],
+                     'stable');
+SELECT volatility_is('event_store', 'es_stream_version', ARRAY['text'], 'stable');
+SELECT volatility_is('event_store', 'es_head_position', ARRAY[]::name[], 'volatile');
+
+-- Not strict: the functions report NULL arguments themselves (22004) or give
+-- NULL a meaning (expected_version NULL = any).
+SELECT isnt_strict('event_store', 'es_append', ARRAY['text', 'bigint', 'jsonb']);
+SELECT isnt_strict('event_store', 'es_append',
+                   ARRAY['text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer']);
+SELECT isnt_strict('event_store', 'es_read_stream', ARRAY['text', 'bigint', 'bigint', 'boolean']);
+SELECT isnt_strict('event_store', 'es_stream_version', ARRAY['text']);
+SELECT is_strict('event_store', 'es_category', ARRAY['text']);
+
+SELECT results_eq(
+    $$ SELECT p.oid::regprocedure::text, l.lanname::text COLLATE "default", p.proparallel::text,
+              p.prosecdef, p.proretset
+         FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+        WHERE p.pronamespace = 'event_store'::regnamespace
+        ORDER BY 1 $$,
+    $$ VALUES ('event_store._es_events_before_insert()', 'c', 'u', false, false),
+              ('event_store._es_install()', 'c', 'u', false, false),
+              ('event_store._es_refuse_change()', 'c', 'u', false, false),
+              ('event_store.es_append(text,bigint,jsonb)', 'c', 'u', false, false),
+              ('event_store.es_append(text,bigint,text,jsonb,jsonb,uuid,integer)', 'c', 'u', false, false),
+              ('event_store.es_category(text)', 'c', 's', false, false),
+              ('event_store.es_head_position()', 'c', 's', false, false),
+              ('event_store.es_read_stream(text,bigint,bigint,boolean)', 'c', 's', false, true),
+              ('event_store.es_stream_version(text)', 'c', 's', false, false),
+              ('event_store.es_uuid_v7()', 'c', 's', false, false) $$,
+    'every function is in C, none is SECURITY DEFINER; appends are PARALLEL UNSAFE');
+
+SELECT results_eq(
+    $$ SELECT p.oid::regprocedure::text, pg_get_function_arguments(p.oid)
+         FROM pg_proc p
+        WHERE p.pronamespace = 'event_store'::regnamespace
+          AND p.proname IN ('es_append', 'es_read_stream', 'es_stream_version', 'es_category')
+        ORDER BY 1 $$,
+    $$ VALUES ('event_store.es_append(text,bigint,jsonb)',
+               'stream text, expected_version bigint, events jsonb'),
+              ('event_store.es_append(text,bigint,text,jsonb,jsonb,uuid,integer)',
+               'stream text, expected_version bigint, type text, data jsonb, metadata jsonb DEFAULT NULL::jsonb, event_id uuid DEFAULT NULL::uuid, schema_version integer DEFAULT 1'),
+              ('event_store.es_category(text)', 'stream text'),
+              ('event_store.es_read_stream(text,bigint,bigint,boolean)',
+               'stream text, from_version bigint DEFAULT NULL::bigint, max_count bigint DEFAULT NULL::bigint, backwards boolean DEFAULT false'),
+              ('event_store.es_stream_version(text)', 'stream text') $$,
+    'argument names and defaults (callable with named arguments)');
+
+-- pg_dump keeps the data ------------------------------------------------------
+
+SELECT results_eq(
+    $$ SELECT c.relid::regclass::text, c.cond COLLATE "default"
+         FROM pg_extension e,
+              unnest(e.extconfig, e.extcondition) AS c(relid, cond)
+        WHERE e.extname = 'event_store'
+        ORDER BY 1 $$,
+    $$ VALUES ('event_store.events', 'ORDER BY position'),
+              ('event_store.streams', ''),
+              ('event_store.streams_id_seq', '') $$,
+    'events, streams and streams_id_seq are configuration tables dumped by pg_dump');
+SELECT is(
+    (SELECT c.cond FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS c(relid, cond)
+      WHERE e.extname = 'event_store' AND c.relid = 'event_store.events'::regclass),
+    'ORDER BY position',
+    'events are dumped in position order');
+
+-- Privileges ------------------------------------------------------------------
+
+SELECT is(
+    (SELECT count(*)::int
+       FROM pg_class c, aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
+      WHERE c.relnamespace = 'event_store'::regnamespace
+        AND c.relkind IN ('r', 'S', 'v', 'm', 'p', 'f')
+        AND a.grantee = 0),
+    0,
+    'PUBLIC has no privilege on any table or sequence of event_store');
+SELECT ok(
+    NOT has_table_privilege('public', 'event_store.events',
+                            'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER'),
+    'PUBLIC has no privilege on events');
+SELECT ok(
+    NOT has_table_privilege('public', 'event_store.streams',
+                            'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER'),
+    'PUBLIC has no privilege on streams');
+SELECT ok(
+    NOT has_sequence_privilege('public', 'event_store.streams_id_seq', 'USAGE, SELECT, UPDATE'),
+    'PUBLIC has no privilege on streams_id_seq');
+SELECT ok(
+    has_schema_privilege('public', 'event_store', 'USAGE'),
+    'PUBLIC has USAGE on schema event_store');
+SELECT ok(
+    NOT has_schema_privilege('public', 'event_store', 'CREATE'),
+    'PUBLIC cannot create objects in schema event_store');
+SELECT results_eq(
+    $$ SELECT p.oid::regprocedure::text,
+              has_function_privilege('public', p.oid, 'EXECUTE')
+         FROM pg_proc p
+        WHERE p.pronamespace = 'event_store'::regnamespace
+        ORDER BY 1 $$,
+    $$ VALUES ('event_store._es_events_before_insert()', false),
+              ('event_store._es_install()', false),
+              ('event_store._es_refuse_change()', false),
+              ('event_store.es_append(text,bigint,jsonb)', true),
+              ('event_store.es_append(text,bigint,text,jsonb,jsonb,uuid,integer)', true),
+              ('event_store.es_category(text)', true),
+              ('event_store.es_head_position()', true),
+              ('event_store.es_read_stream(text,bigint,bigint,boolean)', true),
+              ('event_store.es_stream_version(text)', true),
+              ('event_store.es_uuid_v7()', true) $$,
+    'PUBLIC may execute the es_ functions (they check table privileges), not the internal ones');
+SELECT results_eq(
+    $$ SELECT relname::text COLLATE "default", relrowsecurity, relforcerowsecurity
+         FROM pg_class
+        WHERE oid IN ('event_store.events'::regclass, 'event_store.streams'::regclass)
+        ORDER BY 1 $$,
+    $$ VALUES ('events', false, false), ('streams', false, false) $$,
+    'row-level security is off on both tables (the functions refuse tables with RLS)');
+
+SELECT * FROM finish();
+ROLLBACK;
