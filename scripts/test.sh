@@ -143,6 +143,9 @@ for suite in $suites; do
   "run_$suite"
 done
 
+# stop the cluster before the summary, which must be the last line
+trap - EXIT
+cleanup
 echo
 [ ${#failures[@]} -gt 0 ] && printf 'failed: %s\n' "${failures[*]}"
 echo "$passed passed, $failed failed"

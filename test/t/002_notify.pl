@@ -1,0 +1,406 @@
+# Fan-out: the notifier background worker wakes listeners of "es_events"
+# after commits that append, never for a rollback alone, coalesces bursts,
+# is started on demand after a restart, and does not stand in the way of
+# DROP DATABASE.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use DBI;
+use DBD::Pg;
+use IO::Handle;
+use IO::Select;
+use JSON::PP;
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(time usleep);
+
+my $started = time;
+my $json = JSON::PP->new;
+
+my $node = PostgreSQL::Test::Cluster->new('notify');
+$node->init;
+$node->append_conf(
+	'postgresql.conf', qq{
+shared_preload_libraries = 'event_store'
+max_connections = 40
+log_statement = ddl
+});
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION event_store');
+
+sub connect_db
+{
+	my ($dbname) = @_;
+	return DBI->connect(
+		"dbi:Pg:dbname=$dbname;host=" . $node->host . ';port=' . $node->port,
+		'', '',
+		{
+			AutoCommit => 1,
+			RaiseError => 1,
+			PrintError => 0,
+			AutoInactiveDestroy => 1
+		});
+}
+
+# Wait up to $timeout seconds for a notification on $dbh, on its socket.
+# Returns { channel, pid, payload, head, categories, at } or undef.
+sub wait_notification
+{
+	my ($dbh, $timeout) = @_;
+	my $end = time + $timeout;
+	my $sel = IO::Select->new($dbh->{pg_socket});
+	while (1)
+	{
+		if (my $n = $dbh->pg_notifies)
+		{
+			my $at = time;
+			my $p = eval { $json->decode($n->[2]) } // {};
+			return {
+				channel => $n->[0],
+				pid => $n->[1],
+				payload => $n->[2],
+				head => $p->{head},
+				categories => $p->{categories},
+				at => $at
+			};
+		}
+		my $left = $end - time;
+		return undef if $left <= 0;
+		$sel->can_read($left);
+	}
+}
+
+# Every notification already delivered, without waiting.
+sub drain
+{
+	my ($dbh) = @_;
+	my @got;
+	$dbh->ping;		# a round trip reads what the server has sent
+	while (my $n = wait_notification($dbh, 0)) { push @got, $n }
+	return @got;
+}
+
+sub append_one
+{
+	my ($dbh, $stream, $expected) = @_;
+	return $dbh->selectrow_hashref(
+		q{SELECT * FROM event_store.es_append(?::text, ?::bigint, 'Woken', '{"x":1}')},
+		undef, $stream, $expected);
+}
+
+sub notifier_pids
+{
+	my ($dbname) = @_;
+	return $node->safe_psql(
+		'postgres', qq{SELECT string_agg(pid::text, ',') FROM pg_stat_activity
+		  WHERE backend_type = 'event_store notifier' AND datname = '$dbname'});
+}
+
+sub ms { return sprintf('%.2f', $_[0] * 1000) }
+
+sub has_category
+{
+	my ($n, $cat) = @_;
+	return ref($n->{categories}) eq 'ARRAY'
+	  && grep { $_ eq $cat } @{ $n->{categories} };
+}
+
+my $listener = connect_db('postgres');
+my $appender = connect_db('postgres');
+$listener->do('LISTEN es_events');
+
+# ---------------------------------------------------------------------------
+# (a) a commit wakes the listener; latency from COMMIT returning
+# ---------------------------------------------------------------------------
+is(notifier_pids('postgres'), '', 'no notifier before the first append');
+
+my $t0 = time;
+my $res = append_one($appender, 'wake-0', 0);
+my $t_commit = time;
+my $n = wait_notification($listener, 5);
+ok($n, '(a) the first commit that appends wakes the listener (worker started on demand)');
+if ($n)
+{
+	note 'wake (cold, includes starting the worker): ' . ms($n->{at} - $t_commit) . ' ms';
+	is($n->{channel}, 'es_events', '(a) on channel es_events');
+	is($n->{head}, $res->{last_position}, '(a) head is the appended position');
+	ok(has_category($n, 'wake'), '(a) categories name the category')
+	  or diag("payload: $n->{payload}");
+}
+
+my $notifier = notifier_pids('postgres');
+like($notifier, qr/^\d+$/, '(a) one notifier runs for the database');
+
+my (@lat, @bad);
+my $rounds = 30;
+for my $i (1 .. $rounds)
+{
+	my @stale = drain($listener);
+	push @bad, "round $i: stale notification(s) " . join(' ', map { $_->{payload} } @stale)
+	  if @stale;
+	$appender->begin_work;
+	my $r = append_one($appender, "wake-$i", 0);
+	$appender->commit;
+	my $tc = time;
+	my $w = wait_notification($listener, 5);
+	if (!$w)
+	{
+		push @bad, "round $i: no notification within 5 s";
+		next;
+	}
+	push @lat, $w->{at} - $tc;
+	push @bad, "round $i: head $w->{head}, expected $r->{last_position}"
+	  unless defined $w->{head} && $w->{head} == $r->{last_position};
+	push @bad, "round $i: categories $w->{payload}"
+	  unless has_category($w, 'wake') && @{ $w->{categories} } == 1;
+	push @bad, "round $i: sent by pid $w->{pid}, not the notifier $notifier"
+	  unless $w->{pid} == $notifier;
+}
+is(join("\n", @bad), '',
+	"(a) each of $rounds commits woke the listener within 5 s, sent by the notifier, "
+	  . 'with the committed head and category');
+isnt($notifier, $appender->{pg_pid}, '(a) the appending session does not notify itself');
+if (@lat)
+{
+	my @s = sort { $a <=> $b } @lat;
+	note sprintf('wake: %d commits, latency from COMMIT returning to the notification: '
+		  . 'min %s ms, median %s ms, p90 %s ms, max %s ms',
+		scalar(@s), ms($s[0]), ms($s[ int($#s / 2) ]), ms($s[ int($#s * 0.9) ]), ms($s[-1]));
+}
+
+# several categories in one transaction
+drain($listener);
+$appender->begin_work;
+append_one($appender, 'order-1', 0);
+my $last = append_one($appender, 'payment-1', 0);
+$appender->commit;
+$n = wait_notification($listener, 5);
+ok($n, '(a) a transaction appending to two categories wakes the listener');
+if ($n)
+{
+	is($n->{head}, $last->{last_position}, '(a) ... with the newest position as head');
+	is(join(',', sort @{ $n->{categories} // [] }), 'order,payment',
+		'(a) ... and both categories');
+}
+
+# ---------------------------------------------------------------------------
+# (b) a rollback alone sends nothing
+# ---------------------------------------------------------------------------
+drain($listener);
+$appender->begin_work;
+my $rolled = append_one($appender, 'rollback-1', 0);
+$appender->rollback;
+$n = wait_notification($listener, 0.5);
+ok(!$n, '(b) a rollback alone sends no notification')
+  or diag("got: $n->{payload}");
+
+$res = append_one($appender, 'rollback-1', 0);
+cmp_ok($res->{last_position}, '>', $rolled->{last_position},
+	'(b) the next append takes a new position');
+$n = wait_notification($listener, 5);
+ok($n, '(b) the commit after it wakes the listener');
+is($n && $n->{head}, $res->{last_position}, '(b) ... with the committed head');
+
+# A commit hidden behind an open appending transaction is not readable yet
+# (the feed is gap-safe), so it is announced only when that one ends.
+drain($listener);
+my $holder = connect_db('postgres');
+$holder->begin_work;
+my $held = append_one($holder, 'held-1', 0);
+$res = append_one($appender, 'behind-1', 0);
+cmp_ok($res->{first_position}, '>', $held->{last_position},
+	'(b) a later commit gets a position above the open transaction\'s');
+$n = wait_notification($listener, 0.5);
+ok(!$n,
+	'(b) no notification announces a head above a position still in flight')
+  or diag("got: $n->{payload}");
+$holder->rollback;
+$n = wait_notification($listener, 5);
+ok($n, '(b) the end of the open transaction (a rollback) announces the commit behind it');
+is($n && $n->{head}, $res->{last_position}, '(b) ... with that commit as head');
+ok($n && has_category($n, 'behind') && !has_category($n, 'held'),
+	'(b) ... and only its category')
+  or diag('payload: ' . ($n ? $n->{payload} : 'none'));
+$holder->disconnect;
+
+# ---------------------------------------------------------------------------
+# (c) a burst is coalesced, and reading up to each notified head sees every
+# event exactly once
+# ---------------------------------------------------------------------------
+drain($listener);
+my ($checkpoint) = $listener->selectrow_array('SELECT event_store.es_head_position()');
+my $nsessions = 4;
+my $per_session = 250;
+my $commits = $nsessions * $per_session;
+my $ackdir = PostgreSQL::Test::Utils::tempdir();
+
+my @pids;
+for my $s (1 .. $nsessions)
+{
+	my $pid = fork();
+	die "fork: $!" unless defined $pid;
+	if ($pid == 0)
+	{
+		eval {
+			open my $fh, '>', "$ackdir/burst-$s" or die "open: $!";
+			$fh->autoflush(1);
+			my $dbh = connect_db('postgres');
+			my $sth = $dbh->prepare(
+				q{SELECT last_position FROM
+				  event_store.es_append($1::text, NULL, 'Burst', '{}')});
+			for my $i (1 .. $per_session)
+			{
+				$sth->execute("burst-$s-" . ($i % 5));
+				my ($p) = $sth->fetchrow_array;
+				print $fh "$p\n";
+			}
+			$dbh->disconnect;
+			close $fh;
+		};
+		warn "burst session $s: $@" if $@;
+		POSIX::_exit($@ ? 1 : 0);
+	}
+	push @pids, $pid;
+}
+
+my $reader = $listener->prepare(
+	q{SELECT position FROM event_store.events
+	  WHERE position > $1 AND position <= $2 ORDER BY position});
+my (@seen, @heads, @notes);
+my %running = map { $_ => 1 } @pids;
+my $burst_ok = 1;
+my $final;
+my $burst_start = time;
+my $deadline = $burst_start + 60;
+while (time < $deadline)
+{
+	for my $pid (keys %running)
+	{
+		my $r = waitpid($pid, WNOHANG);
+		next if $r == 0;
+		$burst_ok = 0 if $? != 0;
+		delete $running{$pid};
+	}
+	if (!%running && !defined $final)
+	{
+		($final) = $listener->selectrow_array('SELECT max(position) FROM event_store.events');
+	}
+	last if defined $final && $checkpoint >= $final;
+	my $w = wait_notification($listener, defined $final ? 5 : 0.05);
+	next unless $w;
+	push @notes, $w;
+	push @heads, $w->{head};
+	# the notification is a wake-up, the feed is the truth
+	$reader->execute($checkpoint, $w->{head});
+	while (my ($p) = $reader->fetchrow_array) { push @seen, $p }
+	$checkpoint = $w->{head} if $w->{head} > $checkpoint;
+}
+my $burst_time = time - $burst_start;
+ok($burst_ok && !%running, '(c) the burst sessions completed');
+
+my %acked;
+for my $s (1 .. $nsessions)
+{
+	open my $fh, '<', "$ackdir/burst-$s" or next;
+	while (my $p = <$fh>) { chomp $p; $acked{$p}++ }
+	close $fh;
+}
+is(scalar(keys %acked), $commits, "(c) $commits single-event appends were acknowledged");
+note sprintf('notifications: %d for %d commits (%.2f s)', scalar(@notes), $commits, $burst_time);
+cmp_ok(scalar(@notes), '<', $commits / 5, '(c) the burst was coalesced');
+ok(defined $final && @heads && $heads[-1] == $final,
+	'(c) the last notification announces the newest event')
+  or diag('final ' . ($final // 'undef') . ', last head ' . ($heads[-1] // 'none'));
+my @nonincreasing = grep { $heads[$_] <= $heads[ $_ - 1 ] } 1 .. $#heads;
+is(scalar(@nonincreasing), 0, '(c) notified heads strictly increase');
+my @odd = grep { !has_category($_, 'burst') || @{ $_->{categories} } != 1 } @notes;
+is(scalar(@odd), 0, '(c) every burst notification names the category "burst" only')
+  or diag($odd[0]{payload});
+my %seen;
+$seen{$_}++ for @seen;
+my @dups = grep { $seen{$_} > 1 } keys %seen;
+my @missed = grep { !$seen{$_} } keys %acked;
+my @extra = grep { !$acked{$_} } keys %seen;
+is(scalar(@seen), $commits, '(c) the listener read as many events as were appended');
+is(scalar(@dups), 0, '(c) ... none twice');
+is(scalar(@missed), 0, '(c) ... none missed')
+  or diag('missed: ' . join(',', (sort { $a <=> $b } @missed)[ 0 .. ($#missed < 9 ? $#missed : 9) ]));
+is(scalar(@extra), 0, '(c) ... and nothing else');
+
+# ---------------------------------------------------------------------------
+# (d) after a restart, the worker is started again by the next append
+# ---------------------------------------------------------------------------
+$listener->disconnect;
+$appender->disconnect;
+$node->restart;
+$listener = connect_db('postgres');
+$appender = connect_db('postgres');
+$listener->do('LISTEN es_events');
+is(notifier_pids('postgres'), '', '(d) no notifier right after the restart');
+$res = append_one($appender, 'restart-1', 0);
+$t_commit = time;
+$n = wait_notification($listener, 5);
+ok($n, '(d) after a restart, an append wakes the listener again');
+note 'wake (after restart, includes starting the worker): ' . ms($n->{at} - $t_commit) . ' ms'
+  if $n;
+is($n && $n->{head}, $res->{last_position}, '(d) ... with the appended head');
+like(notifier_pids('postgres'), qr/^\d+$/, '(d) the notifier runs again');
+
+# ---------------------------------------------------------------------------
+# (e) DROP DATABASE of a database whose notifier runs
+# ---------------------------------------------------------------------------
+sub use_database
+{
+	my ($dbname) = @_;
+	my $dbh = connect_db($dbname);
+	$dbh->do('CREATE EXTENSION IF NOT EXISTS event_store');
+	$dbh->do('LISTEN es_events');
+	my $r = append_one($dbh, 'other-1', undef);
+	my $w = wait_notification($dbh, 5);
+	my $ok = $w && $w->{head} == $r->{last_position};
+	$dbh->disconnect;
+	return ($ok, $r);
+}
+
+$node->safe_psql('postgres', 'CREATE DATABASE es_drop');
+my ($ok) = use_database('es_drop');
+ok($ok, '(e) a second database gets its own notifications');
+like(notifier_pids('es_drop'), qr/^\d+$/, '(e) its notifier runs');
+my $t_drop = time;
+my ($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE es_drop');
+is($rc, 0, '(e) DROP DATABASE of a database whose notifier runs succeeds')
+  or diag($err);
+note sprintf('took %.2f s for DROP DATABASE', time - $t_drop);
+is( $node->safe_psql(
+		'postgres', q{SELECT count(*) FROM pg_stat_activity
+		  WHERE backend_type = 'event_store notifier'
+		    AND (datname IS NULL OR datname = 'es_drop')}),
+	'0',
+	'(e) its notifier is gone');
+like(notifier_pids('postgres'), qr/^\d+$/, '(e) the notifier of the other database still runs');
+
+# the name can be used again, from position 1
+$node->safe_psql('postgres', 'CREATE DATABASE es_drop');
+my $r;
+($ok, $r) = use_database('es_drop');
+ok($ok, '(e) a database created again under that name gets notifications');
+is($r && $r->{first_position}, 1, '(e) ... and its positions start at 1');
+
+# the same holds for CREATE DATABASE ... TEMPLATE of it
+like(notifier_pids('es_drop'), qr/^\d+$/, '(e) its notifier runs');
+($rc, $out, $err) = $node->psql('postgres', 'CREATE DATABASE es_copy TEMPLATE es_drop');
+is($rc, 0, '(e) CREATE DATABASE from a database whose notifier runs succeeds')
+  or diag($err);
+($ok) = use_database('es_drop');
+ok($ok, '(e) the template database gets notifications again afterwards');
+($ok) = use_database('es_copy');
+ok($ok, '(e) so does the copy');
+($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE es_copy');
+is($rc, 0, '(e) and it can be dropped') or diag($err);
+
+note sprintf('took %.1f s', time - $started);
+$listener->disconnect;
+$appender->disconnect;
+$node->stop;
+done_testing();
