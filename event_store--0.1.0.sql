@@ -163,15 +163,22 @@ COMMENT ON FUNCTION event_store.es_head_position() IS
 
 CREATE FUNCTION event_store._es_events_before_insert() RETURNS trigger
     AS 'MODULE_PATHNAME', 'es_events_before_insert' LANGUAGE C;
+CREATE FUNCTION event_store._es_events_after_insert() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'es_events_after_insert' LANGUAGE C;
 CREATE FUNCTION event_store._es_refuse_change() RETURNS trigger
     AS 'MODULE_PATHNAME', 'es_refuse_change' LANGUAGE C;
 REVOKE ALL ON FUNCTION event_store._es_events_before_insert() FROM PUBLIC;
+REVOKE ALL ON FUNCTION event_store._es_events_after_insert() FROM PUBLIC;
 REVOKE ALL ON FUNCTION event_store._es_refuse_change() FROM PUBLIC;
 
--- A plain INSERT is numbered and checked like es_append.
+-- A plain INSERT is numbered and checked like es_append; the streams row
+-- follows the rows really inserted.
 CREATE TRIGGER events_number
     BEFORE INSERT ON event_store.events
     FOR EACH ROW EXECUTE FUNCTION event_store._es_events_before_insert();
+CREATE TRIGGER events_count
+    AFTER INSERT ON event_store.events
+    FOR EACH ROW EXECUTE FUNCTION event_store._es_events_after_insert();
 
 -- Events are immutable; streams are maintained by the functions.  These
 -- fire in every session_replication_role.

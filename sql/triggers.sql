@@ -38,6 +38,19 @@ INSERT INTO events (position, stream, type, data) VALUES (:far, 'plain-5', 'A', 
 RETURNING position = :far AS kept;
 SELECT first_position > :far AS continues_above FROM es_append('plain-5', 1, 'B', '{}');
 
+-- INSERT ... ON CONFLICT (event_id) DO NOTHING: an idempotent plain insert.
+-- A skipped row leaves no gap: the stream's version follows inserted rows only.
+INSERT INTO events (stream, type, data, event_id)
+VALUES ('plain-7', 'A', '{}', 'c0000000-0000-4000-8000-000000000001')
+ON CONFLICT (event_id) DO NOTHING RETURNING version;
+INSERT INTO events (stream, type, data, event_id)
+VALUES ('plain-7', 'A', '{}', 'c0000000-0000-4000-8000-000000000001')
+ON CONFLICT (event_id) DO NOTHING RETURNING version;
+SELECT es_stream_version('plain-7') AS version_after_skip;
+INSERT INTO events (stream, type, data) VALUES ('plain-7', 'B', '{}') RETURNING version;
+SELECT last_version FROM es_append('plain-7', 2, 'C', '{}');
+SELECT string_agg(version || type, ' ' ORDER BY version) FROM es_read_stream('plain-7');
+
 -- Bad rows.
 SELECT regress.stored() AS before \gset
 SELECT regress.err($$INSERT INTO events (stream, type, data) VALUES (NULL, 'A', '{}')$$);

@@ -5,10 +5,11 @@
  *
  * es_events_before_insert numbers a plain INSERT INTO event_store.events
  * exactly like es_append: it takes the stream lock, checks a given version
- * (or assigns the next one), takes a position from the register (or claims
- * a given one that is not below the next free position), and moves the
- * stream's row.  So versions stay 1..N without gap or duplicate under any
- * mix of writers.
+ * (or assigns the next one), and takes a position from the register (or
+ * claims a given one that is not below the next free position).
+ * es_events_after_insert then moves the stream's row, for the rows that
+ * were really inserted.  So versions stay 1..N without gap or duplicate
+ * under any mix of writers.
  *
  * es_refuse_change refuses UPDATE, DELETE and TRUNCATE of events, and of
  * streams, whose rows only the extension's functions maintain.  Those
@@ -89,12 +90,9 @@ es_events_before_insert(PG_FUNCTION_ARGS)
 	bool		replace[Natts_es_events];
 	text	   *stream;
 	EsNewEvent	ev;
-	Relation	streams;
-	Relation	name_index;
-	EsStream	st;
+	int64		current;
 	int64		version;
 	int64		position;
-	bool		bump = true;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
 		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
@@ -143,30 +141,23 @@ es_events_before_insert(PG_FUNCTION_ARGS)
 	}
 	es_check_event_size(0, &ev);
 
+	/*
+	 * Number from the highest stored version, not from streams.version: the
+	 * streams row only moves in the AFTER trigger, for rows really inserted
+	 * (a row skipped by ON CONFLICT DO NOTHING, or by a later BEFORE
+	 * trigger, must not leave a gap), and a restore may load the streams
+	 * table before the events.
+	 */
 	es_lock_stream(stream);
-	streams = table_open(cat->streams, RowExclusiveLock);
-	name_index = index_open(cat->streams_name, AccessShareLock);
-	es_stream_fetch(streams, name_index, stream, &st);
+	current = es_max_stored_version(cat, stream);
 
 	if (nulls[Anum_es_events_version - 1])
-		version = st.version + 1;
+		version = current + 1;
 	else
 	{
 		version = DatumGetInt64(values[Anum_es_events_version - 1]);
-		if (version != st.version + 1)
-		{
-			/*
-			 * A row restored from a dump, where the streams table came
-			 * first and already says how far the stream goes: accept it
-			 * if it is the next of the stored events.  Versions that
-			 * exist are then refused by the unique index, and gaps here.
-			 */
-			if (st.exists && version >= 1 && version <= st.version &&
-				es_max_stored_version(cat, stream) == version - 1)
-				bump = false;
-			else
-				es_raise_wrong_version(stream, version - 1, st.version);
-		}
+		if (version != current + 1)
+			es_raise_wrong_version(stream, version - 1, current);
 	}
 
 	if (nulls[Anum_es_events_position - 1])
@@ -177,11 +168,6 @@ es_events_before_insert(PG_FUNCTION_ARGS)
 		es_claim_position(cat, position);
 	}
 
-	if (bump)
-		es_stream_store(cat, streams, stream, &st, version);
-	index_close(name_index, AccessShareLock);
-	table_close(streams, RowExclusiveLock);
-
 	memset(replace, false, sizeof(replace));
 	values[Anum_es_events_version - 1] = Int64GetDatum(version);
 	nulls[Anum_es_events_version - 1] = false;
@@ -191,6 +177,53 @@ es_events_before_insert(PG_FUNCTION_ARGS)
 	replace[Anum_es_events_position - 1] = true;
 
 	return PointerGetDatum(heap_modify_tuple(tuple, desc, values, nulls, replace));
+}
+
+/*
+ * After a row is inserted: create the stream's row, or move its version up
+ * to the row's.  The stream lock is still held (it lasts until the end of
+ * the transaction).  A row restored under a streams row that already counts
+ * it leaves the version alone.
+ */
+PG_FUNCTION_INFO_V1(es_events_after_insert);
+Datum
+es_events_after_insert(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	const EsCatalog *cat;
+	TupleDesc	desc;
+	bool		isnull;
+	text	   *stream;
+	int64		version;
+	Relation	streams;
+	Relation	name_index;
+	EsStream	st;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("es_events_after_insert must be fired after INSERT for each row")));
+
+	cat = es_catalog();
+	desc = RelationGetDescr(trigdata->tg_relation);
+	stream = DatumGetTextPP(heap_getattr(trigdata->tg_trigtuple, Anum_es_events_stream,
+										 desc, &isnull));
+	version = DatumGetInt64(heap_getattr(trigdata->tg_trigtuple, Anum_es_events_version,
+										 desc, &isnull));
+
+	es_lock_stream(stream);
+	streams = table_open(cat->streams, RowExclusiveLock);
+	name_index = index_open(cat->streams_name, AccessShareLock);
+	es_stream_fetch(streams, name_index, stream, &st);
+	if (!st.exists || st.version < version)
+		es_stream_store(cat, streams, stream, &st, version);
+	index_close(name_index, AccessShareLock);
+	table_close(streams, RowExclusiveLock);
+
+	return PointerGetDatum(NULL);
 }
 
 PG_FUNCTION_INFO_V1(es_refuse_change);

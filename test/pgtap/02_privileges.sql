@@ -144,8 +144,8 @@ SELECT results_eq(
     $$ SELECT version FROM event_store.es_read_stream('order-1') $$,
     ARRAY[1::bigint, 2::bigint],
     'events reader: es_read_stream needs only SELECT on events');
-SELECT is(event_store.es_head_position(), 0::bigint,
-          'events reader: es_head_position needs only SELECT on events');
+SELECT lives_ok($$ SELECT event_store.es_head_position() $$,
+                'events reader: es_head_position needs only SELECT on events');
 SELECT throws_ok(
     $$ SELECT event_store.es_stream_version('order-1') $$,
     '42501', 'permission denied for table streams',
