@@ -15,7 +15,7 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib.sh
 source "$top/scripts/lib.sh"
 
-suites=${ES_SUITES:-regress isolation pgtap tap}
+suites=${ES_SUITES:-package regress isolation pgtap tap}
 port=${ES_TEST_PORT:-54329}
 
 es_install_deps
@@ -66,6 +66,15 @@ parse_regress() {	# parse_regress SUITE LOGFILE
   done < "$2"
   # a suite that could not run at all is a failure, not zero tests
   [ "$seen" -gt 0 ] || record "$1 (did not run)" failed
+}
+
+run_package() {
+  es_log "package: META.json, control file, versions"
+  if python3 "$work/src/test/check_package.py" "$work/src" >&2; then
+    record package/metadata ok
+  else
+    record package/metadata failed
+  fi
 }
 
 run_regress() {
