@@ -59,6 +59,8 @@ CREATE TABLE event_store.events (
     CONSTRAINT events_pkey PRIMARY KEY (position),
     CONSTRAINT events_stream_version_key UNIQUE (stream, version),
     CONSTRAINT events_event_id_key UNIQUE (event_id),
+    -- also makes pg_dump write the streams before the events
+    CONSTRAINT events_stream_fkey FOREIGN KEY (stream) REFERENCES event_store.streams (name),
     CONSTRAINT events_version_check CHECK (version >= 1),
     CONSTRAINT events_schema_version_check CHECK (schema_version >= 1)
 );

@@ -93,6 +93,14 @@ SELECT last_version FROM es_append('loop-1', NULL, 'Tick', '{"n": 8}');
 COMMIT;
 SELECT string_agg(version || ':' || (data->>'n'), ' ' ORDER BY version) FROM es_read_stream('loop-1');
 
+-- One transaction may write to any number of streams: a stream is claimed
+-- through its row, not through an entry of the shared lock table.
+SELECT count(*) FROM (SELECT es_append('bulk-' || i, 0, 'Imported', '{}')
+                        FROM generate_series(1, 20000) i) s;
+INSERT INTO events (stream, type, data)
+SELECT 'bulk-' || i, 'Inserted', '{}' FROM generate_series(1, 20000) i;
+SELECT count(*) AS streams, min(version), max(version) FROM streams WHERE name LIKE 'bulk-%';
+
 -- A batch of 1000 events: contiguous versions and positions.
 SELECT first_version, last_version, last_position - first_position AS span
   FROM es_append('big-1', 0, (SELECT jsonb_agg(jsonb_build_object('type', 'T', 'data', jsonb_build_object('i', i)))

@@ -83,6 +83,7 @@ SELECT regress.err($$INSERT INTO events (stream, type, data, event_id)
 SELECT regress.err($$UPDATE streams SET version = 0$$);
 SELECT regress.err($$DELETE FROM streams$$);
 SELECT regress.err($$TRUNCATE streams$$);
+SELECT regress.err($$TRUNCATE streams CASCADE$$);
 -- The refusal also holds in replication role: the triggers are ENABLE ALWAYS.
 SET session_replication_role = replica;
 SELECT regress.err($$DELETE FROM events$$);

@@ -6,13 +6,14 @@
  * The two SQL forms (a JSON array of events, or one event given as
  * arguments) are parsed into EsNewEvent structs and share one path:
  *
- *	1. take the stream lock (es_stream.c), read the stream's row;
+ *	1. read the stream's row, waiting for an open transaction writing it;
  *	2. if the client gave event ids that are already stored, decide whether
  *	   this is an idempotent retry (return the original result) or an error;
  *	3. check the expected version;
- *	4. take positions from the register (es_shmem.c) and insert the events
- *	   with the table AM, maintaining the indexes;
- *	5. move the stream's row to its new version.
+ *	4. claim the stream by moving (or creating) its row at the new version
+ *	   (es_stream.c); if somebody got in between, start again at 1;
+ *	5. take positions from the register (es_shmem.c) and insert the events
+ *	   with the table AM, maintaining the indexes.
  *
  * The rows are written directly, not through INSERT: the numbering trigger
  * does not fire for them (this code does its work), nor do row triggers a
@@ -496,31 +497,53 @@ es_append_events(text *stream, bool expected_any, int64 expected,
 	Relation	streams;
 	Relation	name_index;
 	EsStream	st;
+	bool		retry = false;
 
 	es_require_privilege(cat->events, ACL_INSERT);
 	PreventCommandIfReadOnly("es_append()");
 	PreventCommandIfParallelMode("es_append()");
 	PreventCommandDuringRecovery("es_append()");
 
-	es_lock_stream(stream);
-
 	streams = table_open(cat->streams, RowExclusiveLock);
 	name_index = index_open(cat->streams_name, AccessShareLock);
-	es_stream_fetch(streams, name_index, stream, &st);
 
-	if (!es_find_retry(cat, stream, &st, expected_any, expected, evs, n, result))
+	/* claim the stream: see es_stream.c */
+	for (;;)
 	{
-		if (!expected_any && expected != st.version)
-			es_raise_wrong_version(stream, expected, st.version);
+		int64		current;
 
-		result->first_version = st.version + 1;
-		result->last_version = st.version + n;
+		CHECK_FOR_INTERRUPTS();
+		es_stream_fetch(streams, name_index, stream, &st);
+		if (TransactionIdIsValid(st.wait_xid))
+		{
+			es_stream_wait(streams, &st);
+			continue;
+		}
+		if (es_find_retry(cat, stream, &st, expected_any, expected, evs, n, result))
+		{
+			retry = true;
+			break;
+		}
+		current = st.exists ? st.version : 0;
+		if (!expected_any && expected != current)
+			es_raise_wrong_version(stream, expected, current);
+		if (st.exists ?
+			es_stream_update(streams, &st, current + n) :
+			es_stream_create(cat, streams, name_index, stream, &st, current + n))
+		{
+			result->first_version = current + 1;
+			result->last_version = current + n;
+			break;
+		}
+	}
+
+	if (!retry)
+	{
 		result->first_position = es_allocate_positions(cat, n);
 		result->last_position = result->first_position + n - 1;
-
 		es_insert_events(cat, stream, result->first_version,
 						 result->first_position, evs, n);
-		es_stream_store(cat, streams, stream, &st, result->last_version);
+		CommandCounterIncrement();
 	}
 
 	index_close(name_index, AccessShareLock);

@@ -1,18 +1,33 @@
 /*-------------------------------------------------------------------------
  *
  * es_stream.c
- *	  Streams: name rules, the per-stream lock, and the streams table.
+ *	  Streams: name rules, and the streams table, whose rows serialize the
+ *	  writers of each stream.
  *
- * Every writer of a stream (es_append, or a plain INSERT through the
- * numbering trigger) first takes the stream lock: a transaction-scoped
- * heavyweight lock on a 64-bit hash of the stream name, shown in pg_locks
- * as an advisory lock with objsubid 17747 ("ES").  Holding it, the writer
- * reads the stream's row with SnapshotSelf, which sees everything committed
- * so far (the previous holder has finished, since locks are released after
- * commit) and the transaction's own changes.  Writers of one stream thus
- * queue in lock order, each sees its predecessor's version, and positions,
- * taken under the lock, follow versions.  Two names with the same hash
- * merely share a queue.
+ * A writer claims a stream by updating (or creating) its row in
+ * event_store.streams, before it takes positions and inserts events.  The
+ * row update is the lock: it lasts until the writer's transaction ends, it
+ * lives in the tuple header (no shared lock table entry, so one transaction
+ * may write to any number of streams), and deadlocks are detected as for
+ * any row.  The protocol, in es_append and the numbering trigger:
+ *
+ *	1. es_stream_fetch: find the row with a dirty snapshot, which also shows
+ *	   rows that open transactions are inserting or updating;
+ *	2. if another open transaction is writing it, wait for that transaction
+ *	   (es_stream_wait) and start again: its outcome decides what we see;
+ *	3. check what must be checked against the row's version (committed, or
+ *	   our own);
+ *	4. es_stream_update / es_stream_create; if somebody got in between, they
+ *	   return false and we start again.
+ *
+ * Creating a row takes a short session-level lock on a 64-bit hash of the
+ * name (advisory, objsubid 17747 in pg_locks) so that two creators do not
+ * both insert; the second then finds the first's row at step 1 and waits
+ * for its transaction.  Two names with the same hash merely share that
+ * lock.
+ *
+ * Positions are taken after the claim, so within a stream they follow
+ * versions.
  *
  *-------------------------------------------------------------------------
  */
@@ -20,6 +35,7 @@
 
 #include "access/genam.h"
 #include "access/heapam.h"
+#include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -90,41 +106,37 @@ es_category_of(text *name)
 	return cstring_to_text_with_len(s, dash ? (int) (dash - s) : len);
 }
 
-void
-es_lock_stream(text *name)
-{
-	uint64		hash;
-	LOCKTAG		tag;
-
-	hash = hash_bytes_extended((const unsigned char *) VARDATA_ANY(name),
-							   VARSIZE_ANY_EXHDR(name), 0);
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (hash >> 32),
-						 (uint32) hash, ES_LOCKTAG_STREAM);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
-}
-
 /*
- * Read the stream's row.  The caller holds the stream lock.
+ * Find the stream's row with a dirty snapshot.  When an open transaction
+ * other than ours is inserting or updating it, st->wait_xid says which.
  */
 void
 es_stream_fetch(Relation streams, Relation name_index, text *name,
 				EsStream *stream)
 {
+	SnapshotData dirty;
 	ScanKeyData key;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
 
 	memset(stream, 0, sizeof(EsStream));
+	stream->wait_xid = InvalidTransactionId;
 
+	InitDirtySnapshot(dirty);
 	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
 						   name_index->rd_indcollation[0], F_TEXTEQ,
 						   PointerGetDatum(name));
 	slot = table_slot_create(streams, NULL);
-	scan = index_beginscan(streams, name_index, SnapshotSelf, 1, 0);
+	scan = index_beginscan(streams, name_index, &dirty, 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
 	if (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
 		bool		isnull;
+
+		if (TransactionIdIsValid(dirty.xmin))
+			stream->wait_xid = dirty.xmin;
+		else if (TransactionIdIsValid(dirty.xmax))
+			stream->wait_xid = dirty.xmax;
 
 		stream->exists = true;
 		stream->tuple = ExecCopySlotHeapTuple(slot);
@@ -138,79 +150,174 @@ es_stream_fetch(Relation streams, Relation name_index, text *name,
 }
 
 /*
- * Create the stream's row, or move it to new_version.  The caller holds the
- * stream lock.  Ends with CommandCounterIncrement(), so that the next write
- * of the same stream in this transaction (even in the same command) sees
- * and may update the new row.
+ * Wait until the transaction writing the stream ends.
  */
 void
-es_stream_store(const EsCatalog *cat, Relation streams, text *name,
-				EsStream *stream, int64 new_version)
+es_stream_wait(Relation streams, EsStream *stream)
+{
+	Assert(TransactionIdIsValid(stream->wait_xid));
+	XactLockTableWait(stream->wait_xid, streams, &stream->tid, XLTW_Update);
+}
+
+/*
+ * Is the row's current version one this transaction wrote?  Then we hold
+ * the stream already.
+ */
+bool
+es_stream_is_ours(EsStream *stream)
+{
+	return stream->exists &&
+		TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(stream->tuple->t_data));
+}
+
+static void
+es_stream_index(Relation streams, HeapTuple tuple)
+{
+	EsInserter	ins;
+	TupleTableSlot *slot;
+
+	es_inserter_open(&ins, streams);
+	slot = MakeSingleTupleTableSlot(RelationGetDescr(streams), &TTSOpsHeapTuple);
+	ExecStoreHeapTuple(tuple, slot, false);
+	es_inserter_index(&ins, slot);
+	ExecDropSingleTupleTableSlot(slot);
+	es_inserter_close(&ins);
+}
+
+static void
+es_creation_locktag(LOCKTAG *tag, text *name)
+{
+	uint64		hash;
+
+	hash = hash_bytes_extended((const unsigned char *) VARDATA_ANY(name),
+							   VARSIZE_ANY_EXHDR(name), 0);
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) (hash >> 32),
+						 (uint32) hash, ES_LOCKTAG_STREAM);
+}
+
+/*
+ * Create the stream's row at version.  Returns false, creating nothing, if
+ * another transaction created it meanwhile: start again from the fetch.
+ */
+bool
+es_stream_create(const EsCatalog *cat, Relation streams, Relation name_index,
+				 text *name, EsStream *stream, int64 version)
+{
+	LOCKTAG		tag;
+	EsStream	again;
+	bool		created = false;
+
+	es_creation_locktag(&tag, name);
+	(void) LockAcquire(&tag, ExclusiveLock, true, false);
+	PG_TRY();
+	{
+		es_stream_fetch(streams, name_index, name, &again);
+		if (!again.exists)
+		{
+			Datum		values[Natts_es_streams];
+			bool		nulls[Natts_es_streams];
+			TimestampTz now = GetCurrentTransactionStartTimestamp();
+			HeapTuple	tuple;
+
+			memset(nulls, false, sizeof(nulls));
+			values[Anum_es_streams_id - 1] =
+				Int64GetDatum(nextval_internal(cat->streams_id_seq, false));
+			values[Anum_es_streams_name - 1] = PointerGetDatum(name);
+			values[Anum_es_streams_category - 1] = PointerGetDatum(es_category_of(name));
+			values[Anum_es_streams_version - 1] = Int64GetDatum(version);
+			values[Anum_es_streams_created_at - 1] = TimestampTzGetDatum(now);
+			values[Anum_es_streams_updated_at - 1] = TimestampTzGetDatum(now);
+			values[Anum_es_streams_metadata - 1] = JsonbPGetDatum(es_empty_object());
+			tuple = heap_form_tuple(RelationGetDescr(streams), values, nulls);
+			simple_heap_insert(streams, tuple);
+			es_stream_index(streams, tuple);
+
+			stream->exists = true;
+			stream->id = DatumGetInt64(values[Anum_es_streams_id - 1]);
+			stream->version = version;
+			stream->tuple = tuple;
+			stream->tid = tuple->t_self;
+			stream->wait_xid = InvalidTransactionId;
+			created = true;
+		}
+	}
+	PG_FINALLY();
+	{
+		/* others may look now: they will see our row and wait for us */
+		LockRelease(&tag, ExclusiveLock, true);
+	}
+	PG_END_TRY();
+
+	if (created)
+		CommandCounterIncrement();
+	return created;
+}
+
+/*
+ * Move the stream's row to new_version (the same version just claims it).
+ * Returns false if another transaction changed the row since it was
+ * fetched: start again from the fetch.  Ends with CommandCounterIncrement(),
+ * so that the next write of the stream in this transaction, even in the same
+ * command, sees and may update the new row.
+ */
+bool
+es_stream_update(Relation streams, EsStream *stream, int64 new_version)
 {
 	TupleDesc	desc = RelationGetDescr(streams);
 	Datum		values[Natts_es_streams];
 	bool		nulls[Natts_es_streams];
 	bool		replace[Natts_es_streams];
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	HeapTuple	tuple;
+	TM_Result	result;
+	TM_FailureData tmfd;
+	LockTupleMode lockmode;
 	bool		index_it;
-	EsInserter	ins;
-	TupleTableSlot *slot;
+#if PG_VERSION_NUM >= 160000
+	TU_UpdateIndexes update_indexes;
+#endif
 
 	memset(nulls, false, sizeof(nulls));
+	memset(replace, false, sizeof(replace));
+	values[Anum_es_streams_version - 1] = Int64GetDatum(new_version);
+	replace[Anum_es_streams_version - 1] = true;
+	values[Anum_es_streams_updated_at - 1] =
+		TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	replace[Anum_es_streams_updated_at - 1] = true;
+	tuple = heap_modify_tuple(stream->tuple, desc, values, nulls, replace);
 
-	if (!stream->exists)
-	{
-		values[Anum_es_streams_id - 1] =
-			Int64GetDatum(nextval_internal(cat->streams_id_seq, false));
-		values[Anum_es_streams_name - 1] = PointerGetDatum(name);
-		values[Anum_es_streams_category - 1] = PointerGetDatum(es_category_of(name));
-		values[Anum_es_streams_version - 1] = Int64GetDatum(new_version);
-		values[Anum_es_streams_created_at - 1] = TimestampTzGetDatum(now);
-		values[Anum_es_streams_updated_at - 1] = TimestampTzGetDatum(now);
-		values[Anum_es_streams_metadata - 1] = JsonbPGetDatum(es_empty_object());
-		tuple = heap_form_tuple(desc, values, nulls);
-		simple_heap_insert(streams, tuple);
-		index_it = true;
-		stream->exists = true;
-		stream->id = DatumGetInt64(values[Anum_es_streams_id - 1]);
-	}
-	else
-	{
 #if PG_VERSION_NUM >= 160000
-		TU_UpdateIndexes update_indexes;
-#endif
-
-		memset(replace, false, sizeof(replace));
-		values[Anum_es_streams_version - 1] = Int64GetDatum(new_version);
-		replace[Anum_es_streams_version - 1] = true;
-		values[Anum_es_streams_updated_at - 1] = TimestampTzGetDatum(now);
-		replace[Anum_es_streams_updated_at - 1] = true;
-		tuple = heap_modify_tuple(stream->tuple, desc, values, nulls, replace);
-#if PG_VERSION_NUM >= 160000
-		simple_heap_update(streams, &stream->tid, tuple, &update_indexes);
-		index_it = (update_indexes != TU_None);
+	result = heap_update(streams, &stream->tid, tuple, GetCurrentCommandId(true),
+						 InvalidSnapshot, true, &tmfd, &lockmode, &update_indexes);
+	index_it = (update_indexes != TU_None);
 #else
-		simple_heap_update(streams, &stream->tid, tuple);
-		index_it = !HeapTupleIsHeapOnly(tuple);
+	result = heap_update(streams, &stream->tid, tuple, GetCurrentCommandId(true),
+						 InvalidSnapshot, true, &tmfd, &lockmode);
+	index_it = !HeapTupleIsHeapOnly(tuple);
 #endif
+
+	switch (result)
+	{
+		case TM_Ok:
+			break;
+		case TM_Updated:
+		case TM_Deleted:
+			/* somebody committed a change after our fetch */
+			return false;
+		default:
+			elog(ERROR, "unexpected result %d updating the row of stream \"%s\"",
+				 (int) result, text_to_cstring(DatumGetTextPP(
+					 heap_getattr(stream->tuple, Anum_es_streams_name, desc, &nulls[0]))));
 	}
 
 	if (index_it)
-	{
-		es_inserter_open(&ins, streams);
-		slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
-		ExecStoreHeapTuple(tuple, slot, false);
-		es_inserter_index(&ins, slot);
-		ExecDropSingleTupleTableSlot(slot);
-		es_inserter_close(&ins);
-	}
+		es_stream_index(streams, tuple);
 
 	stream->version = new_version;
 	stream->tid = tuple->t_self;
 	stream->tuple = tuple;
 
 	CommandCounterIncrement();
+	return true;
 }
 
 void

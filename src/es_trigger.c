@@ -4,7 +4,7 @@
  *	  Triggers of the extension's tables.
  *
  * es_events_before_insert numbers a plain INSERT INTO event_store.events
- * exactly like es_append: it takes the stream lock, checks a given version
+ * exactly like es_append: it claims the stream, checks a given version
  * (or assigns the next one), and takes a position from the register (or
  * claims a given one that is not below the next free position).
  * es_events_after_insert then moves the stream's row, for the rows that
@@ -37,7 +37,7 @@
 
 /*
  * The highest version stored for the stream (0 if none), seen with
- * SnapshotSelf.  The caller holds the stream lock.
+ * SnapshotSelf.  The caller has claimed the stream.
  */
 static int64
 es_max_stored_version(const EsCatalog *cat, text *stream)
@@ -75,6 +75,38 @@ es_require_not_null(const bool *nulls, int attnum, const char *column)
 				(errcode(ERRCODE_NOT_NULL_VIOLATION),
 				 errmsg("null value in column \"%s\" of relation \"events\" violates not-null constraint",
 						column)));
+}
+
+/*
+ * Claim the stream for this transaction without moving its version (see
+ * es_stream.c): create its row at version 0, or rewrite its row, unless
+ * this transaction wrote it already.
+ */
+static void
+es_claim_stream(const EsCatalog *cat, text *stream)
+{
+	Relation	streams = table_open(cat->streams, RowExclusiveLock);
+	Relation	name_index = index_open(cat->streams_name, AccessShareLock);
+	EsStream	st;
+
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		es_stream_fetch(streams, name_index, stream, &st);
+		if (TransactionIdIsValid(st.wait_xid))
+		{
+			es_stream_wait(streams, &st);
+			continue;
+		}
+		if (es_stream_is_ours(&st))
+			break;
+		if (st.exists ?
+			es_stream_update(streams, &st, st.version) :
+			es_stream_create(cat, streams, name_index, stream, &st, 0))
+			break;
+	}
+	index_close(name_index, AccessShareLock);
+	table_close(streams, RowExclusiveLock);
 }
 
 PG_FUNCTION_INFO_V1(es_events_before_insert);
@@ -148,7 +180,7 @@ es_events_before_insert(PG_FUNCTION_ARGS)
 	 * trigger, must not leave a gap), and a restore may load the streams
 	 * table before the events.
 	 */
-	es_lock_stream(stream);
+	es_claim_stream(cat, stream);
 	current = es_max_stored_version(cat, stream);
 
 	if (nulls[Anum_es_events_version - 1])
@@ -180,10 +212,10 @@ es_events_before_insert(PG_FUNCTION_ARGS)
 }
 
 /*
- * After a row is inserted: create the stream's row, or move its version up
- * to the row's.  The stream lock is still held (it lasts until the end of
- * the transaction).  A row restored under a streams row that already counts
- * it leaves the version alone.
+ * After a row is inserted: move the stream's row up to the row's version.
+ * The BEFORE trigger claimed the stream, so this transaction holds it.  A
+ * row restored under a streams row that already counts it (the streams
+ * table is restored first) leaves the version alone.
  */
 PG_FUNCTION_INFO_V1(es_events_after_insert);
 Datum
@@ -214,12 +246,24 @@ es_events_after_insert(PG_FUNCTION_ARGS)
 	version = DatumGetInt64(heap_getattr(trigdata->tg_trigtuple, Anum_es_events_version,
 										 desc, &isnull));
 
-	es_lock_stream(stream);
 	streams = table_open(cat->streams, RowExclusiveLock);
 	name_index = index_open(cat->streams_name, AccessShareLock);
-	es_stream_fetch(streams, name_index, stream, &st);
-	if (!st.exists || st.version < version)
-		es_stream_store(cat, streams, stream, &st, version);
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		es_stream_fetch(streams, name_index, stream, &st);
+		if (TransactionIdIsValid(st.wait_xid))
+		{
+			es_stream_wait(streams, &st);
+			continue;
+		}
+		if (st.exists && st.version >= version)
+			break;
+		if (st.exists ?
+			es_stream_update(streams, &st, version) :
+			es_stream_create(cat, streams, name_index, stream, &st, version))
+			break;
+	}
 	index_close(name_index, AccessShareLock);
 	table_close(streams, RowExclusiveLock);
 

@@ -65,7 +65,7 @@
  */
 #define ERRCODE_ES_WRONG_EXPECTED_VERSION	MAKE_SQLSTATE('V','0','0','0','1')
 
-/* lock tag field 4 that marks a stream lock in pg_locks ("ES") */
+/* lock tag field 4 of the stream creation lock in pg_locks ("ES") */
 #define ES_LOCKTAG_STREAM			0x4553
 
 /* GUCs (event_store.c) */
@@ -118,7 +118,7 @@ extern void es_notifier_stop(Oid dbid);
 extern bool es_notifier_launch(Oid dbid);
 extern PGDLLEXPORT void es_notifier_main(Datum main_arg);
 
-/* es_stream.c: streams table and the stream lock */
+/* es_stream.c: the streams table, whose rows serialize writers */
 typedef struct EsStream
 {
 	bool		exists;
@@ -126,16 +126,20 @@ typedef struct EsStream
 	int64		version;
 	ItemPointerData tid;
 	HeapTuple	tuple;			/* copy of the current row, if exists */
+	TransactionId wait_xid;		/* an open transaction writing the row */
 } EsStream;
 
 extern void es_validate_stream_name(text *name);
 extern void es_validate_type(text *type);
 extern text *es_category_of(text *name);
-extern void es_lock_stream(text *name);
 extern void es_stream_fetch(Relation streams, Relation name_index, text *name,
 							EsStream *stream);
-extern void es_stream_store(const EsCatalog *cat, Relation streams, text *name,
-							EsStream *stream, int64 new_version);
+extern void es_stream_wait(Relation streams, EsStream *stream);
+extern bool es_stream_is_ours(EsStream *stream);
+extern bool es_stream_create(const EsCatalog *cat, Relation streams,
+							 Relation name_index, text *name, EsStream *stream,
+							 int64 version);
+extern bool es_stream_update(Relation streams, EsStream *stream, int64 new_version);
 extern void es_raise_wrong_version(text *name, int64 expected, int64 actual);
 
 /* es_read.c */

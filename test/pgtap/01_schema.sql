@@ -3,7 +3,7 @@
 -- (src/event_store.h, src/es_catalog.c), so their exact shape is part of the
 -- contract and any drift must fail here first.
 BEGIN;
-SELECT plan(131);
+SELECT plan(134);
 
 -- Extension and schema -------------------------------------------------------
 
@@ -20,7 +20,8 @@ SELECT results_eq(
           AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'event_store')
           AND deptype = 'e'
         ORDER BY 1 $$,
-    $$ VALUES ('function event_store._es_events_before_insert()'),
+    $$ VALUES ('function event_store._es_events_after_insert()'),
+              ('function event_store._es_events_before_insert()'),
               ('function event_store._es_install()'),
               ('function event_store._es_refuse_change()'),
               ('function event_store.es_append(text,bigint,jsonb)'),
@@ -189,10 +190,13 @@ SELECT index_is_type('event_store', 'events', 'events_stream_version_key', 'btre
 
 -- Triggers --------------------------------------------------------------------
 
-SELECT triggers_are('event_store', 'events', ARRAY['events_number', 'events_immutable']);
+SELECT triggers_are('event_store', 'events',
+                    ARRAY['events_number', 'events_count', 'events_immutable']);
 SELECT triggers_are('event_store', 'streams', ARRAY['streams_maintained']);
 SELECT trigger_is('event_store', 'events', 'events_number',
                   'event_store', '_es_events_before_insert');
+SELECT trigger_is('event_store', 'events', 'events_count',
+                  'event_store', '_es_events_after_insert');
 SELECT trigger_is('event_store', 'events', 'events_immutable',
                   'event_store', '_es_refuse_change');
 SELECT trigger_is('event_store', 'streams', 'streams_maintained',
@@ -202,7 +206,8 @@ SELECT results_eq(
          FROM pg_trigger
         WHERE tgrelid IN ('event_store.events'::regclass, 'event_store.streams'::regclass)
         ORDER BY 1 $$,
-    $$ VALUES ('events_immutable', 'CREATE TRIGGER events_immutable BEFORE DELETE OR UPDATE OR TRUNCATE ON event_store.events FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_refuse_change()'),
+    $$ VALUES ('events_count', 'CREATE TRIGGER events_count AFTER INSERT ON event_store.events FOR EACH ROW EXECUTE FUNCTION event_store._es_events_after_insert()'),
+              ('events_immutable', 'CREATE TRIGGER events_immutable BEFORE DELETE OR UPDATE OR TRUNCATE ON event_store.events FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_refuse_change()'),
               ('events_number', 'CREATE TRIGGER events_number BEFORE INSERT ON event_store.events FOR EACH ROW EXECUTE FUNCTION event_store._es_events_before_insert()'),
               ('streams_maintained', 'CREATE TRIGGER streams_maintained BEFORE DELETE OR UPDATE OR TRUNCATE ON event_store.streams FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_refuse_change()') $$,
     'trigger timing, events and level');
@@ -211,7 +216,8 @@ SELECT results_eq(
          FROM pg_trigger
         WHERE tgrelid IN ('event_store.events'::regclass, 'event_store.streams'::regclass)
         ORDER BY 1 $$,
-    $$ VALUES ('events_immutable', 'A'), ('events_number', 'O'), ('streams_maintained', 'A') $$,
+    $$ VALUES ('events_count', 'O'), ('events_immutable', 'A'), ('events_number', 'O'),
+              ('streams_maintained', 'A') $$,
     'the immutability triggers are ENABLE ALWAYS (fire under session_replication_role = replica)');
 
 -- Composite types -------------------------------------------------------------
@@ -252,13 +258,13 @@ SELECT results_eq(
 -- Functions -------------------------------------------------------------------
 
 SELECT functions_are('event_store', ARRAY[
-    '_es_install', '_es_events_before_insert', '_es_refuse_change',
+    '_es_install', '_es_events_before_insert', '_es_events_after_insert', '_es_refuse_change',
     'es_uuid_v7', 'es_category', 'es_append', 'es_read_stream',
     'es_stream_version', 'es_head_position']);
 SELECT is(
     (SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'event_store'::regnamespace),
-    10,
-    'exactly 10 functions (two forms of es_append)');
+    11,
+    'exactly 11 functions (two forms of es_append)');
 
 SELECT has_function('event_store', '_es_install', ARRAY[]::name[]);
 SELECT has_function('event_store', 'es_uuid_v7', ARRAY[]::name[]);
@@ -270,6 +276,7 @@ SELECT has_function('event_store', 'es_read_stream', ARRAY['text', 'bigint', 'bi
 SELECT has_function('event_store', 'es_stream_version', ARRAY['text']);
 SELECT has_function('event_store', 'es_head_position', ARRAY[]::name[]);
 SELECT has_function('event_store', '_es_events_before_insert', ARRAY[]::name[]);
+SELECT has_function('event_store', '_es_events_after_insert', ARRAY[]::name[]);
 SELECT has_function('event_store', '_es_refuse_change', ARRAY[]::name[]);
 
 SELECT function_returns('event_store', '_es_install', ARRAY[]::name[], 'void');
@@ -285,6 +292,7 @@ SELECT function_returns('event_store', 'es_read_stream', ARRAY['text', 'bigint',
 SELECT function_returns('event_store', 'es_stream_version', ARRAY['text'], 'bigint');
 SELECT function_returns('event_store', 'es_head_position', ARRAY[]::name[], 'bigint');
 SELECT function_returns('event_store', '_es_events_before_insert', ARRAY[]::name[], 'trigger');
+SELECT function_returns('event_store', '_es_events_after_insert', ARRAY[]::name[], 'trigger');
 SELECT function_returns('event_store', '_es_refuse_change', ARRAY[]::name[], 'trigger');
 
 SELECT volatility_is('event_store', '_es_install', ARRAY[]::name[], 'volatile');
@@ -313,7 +321,8 @@ SELECT results_eq(
          FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
         WHERE p.pronamespace = 'event_store'::regnamespace
         ORDER BY 1 $$,
-    $$ VALUES ('event_store._es_events_before_insert()', 'c', 'u', false, false),
+    $$ VALUES ('event_store._es_events_after_insert()', 'c', 'u', false, false),
+              ('event_store._es_events_before_insert()', 'c', 'u', false, false),
               ('event_store._es_install()', 'c', 'u', false, false),
               ('event_store._es_refuse_change()', 'c', 'u', false, false),
               ('event_store.es_append(text,bigint,jsonb)', 'c', 'u', false, false),
@@ -392,7 +401,8 @@ SELECT results_eq(
          FROM pg_proc p
         WHERE p.pronamespace = 'event_store'::regnamespace
         ORDER BY 1 $$,
-    $$ VALUES ('event_store._es_events_before_insert()', false),
+    $$ VALUES ('event_store._es_events_after_insert()', false),
+              ('event_store._es_events_before_insert()', false),
               ('event_store._es_install()', false),
               ('event_store._es_refuse_change()', false),
               ('event_store.es_append(text,bigint,jsonb)', true),

@@ -55,7 +55,7 @@ sub connect_db
 # ---------------------------------------------------------------------------
 # The client: runs in a forked process, appends until its connection dies
 # (the crash) or the safety deadline passes.  Lines of its file:
-#   A stream first_version last_version first_position last_position tag
+#   A stream first_version last_version first_position last_position xid tag
 #			an acknowledged append (written after COMMIT returned)
 #   R first_position last_position	positions of an append rolled back on purpose
 #   C stream						a wrong-expected-version conflict (expected on
@@ -86,12 +86,21 @@ sub client_main
 		$ver{$s} = $v;
 	}
 	my $one = $dbh->prepare(
-		'SELECT * FROM event_store.es_append($1::text, $2::bigint, $3::text, $4::jsonb)');
+		'SELECT *, txid_current() FROM event_store.es_append($1::text, $2::bigint, $3::text, $4::jsonb)');
 	my $many = $dbh->prepare(
-		'SELECT * FROM event_store.es_append($1::text, $2::bigint, $3::jsonb)');
+		'SELECT *, txid_current() FROM event_store.es_append($1::text, $2::bigint, $3::jsonb)');
 	my $seq = 0;
+	# explicit BEGIN/COMMIT through do(): DBI's commit() of DBD::Pg 3.16 can
+	# return true when the connection died before the COMMIT got through
+	my $in_xact = 0;
+	my $xact = sub {
+		my ($cmd) = @_;
+		my $ok = defined $dbh->do($cmd) && !$dbh->err;
+		$in_xact = $cmd eq 'BEGIN' ? $ok : 0;
+		return $ok;
+	};
 
-	# returns [stream, fv, lv, fp, lp, tag] or undef (error left in $dbh)
+	# returns [stream, fv, lv, fp, lp, xid, tag] or undef (error left in $dbh)
 	my $append = sub {
 		my ($s) = @_;
 		my $n = 1 + int(rand(5));
@@ -127,7 +136,11 @@ sub client_main
 		my $msg = $dbh->errstr // '';
 		$msg =~ s/\s+/ /g;
 		return 0 if $dbh->pg_ping < 0;
-		$dbh->rollback unless $dbh->{AutoCommit};
+		if ($in_xact)
+		{
+			$dbh->do('ROLLBACK');
+			$in_xact = 0;
+		}
 		if ($state eq 'V0001' && defined $s && !$own{$s})
 		{
 			print $fh "C $s\n";
@@ -164,12 +177,12 @@ sub client_main
 			# two streams in one transaction, in name order (no deadlock)
 			my ($s1, $s2) = sort { $a cmp $b }
 			  ($own[ int(rand(@own)) ], $shared[ int(rand(@shared)) ]);
-			$dbh->begin_work or do { $on_error->(undef) or last; next; };
+			$xact->('BEGIN') or do { $on_error->(undef) or last; next; };
 			my $res1 = $append->($s1);
 			if (!$res1) { $on_error->($s1) or last; next; }
 			my $res2 = $append->($s2);
 			if (!$res2) { $on_error->($s2) or last; next; }
-			$dbh->commit or do { $on_error->(undef) or last; next; };
+			$xact->('COMMIT') or do { $on_error->(undef) or last; next; };
 			$ver{$s1} = $res1->[2];
 			$ver{$s2} = $res2->[2];
 			print $fh join(' ', 'A', @$res1), "\n";
@@ -179,10 +192,10 @@ sub client_main
 		{
 			# rolled back on purpose: must leave nothing behind
 			my $s = $all[ int(rand(@all)) ];
-			$dbh->begin_work or do { $on_error->(undef) or last; next; };
+			$xact->('BEGIN') or do { $on_error->(undef) or last; next; };
 			my $res = $append->($s);
 			if (!$res) { $on_error->($s) or last; next; }
-			$dbh->rollback or do { $on_error->(undef) or last; next; };
+			$xact->('ROLLBACK') or do { $on_error->(undef) or last; next; };
 			print $fh "R $res->[3] $res->[4]\n";
 		}
 	}
@@ -339,7 +352,7 @@ sub check_after_restart
 			my @f = split / /, $line;
 			if ($f[0] eq 'A')
 			{
-				my ($s, $fv, $lv, $fp, $lp, $tag) = @f[ 1 .. 6 ];
+				my ($s, $fv, $lv, $fp, $lp, $xid, $tag) = @f[ 1 .. 7 ];
 				$appends++;
 				$max_acked_position = $lp if $lp > $max_acked_position;
 				my $prev = 0;
@@ -349,8 +362,13 @@ sub check_after_restart
 					my $e = $events{$s}{$v};
 					if (!$e)
 					{
-						diag "missing acknowledged event $s/$v ($tag)"
-						  if $missing++ < 10;
+						if ($missing++ < 10)
+						{
+							my ($st) = $dbh->selectrow_array(
+								'SELECT txid_status(?)', undef, $xid);
+							diag "missing acknowledged event $s/$v ($tag, "
+							  . "transaction $xid: " . ($st // 'unknown') . ')';
+						}
 						next;
 					}
 					my $ok = $e->[1] eq $tag && $e->[2] == $v - $fv
