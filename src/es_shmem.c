@@ -90,6 +90,7 @@ struct EsDatabase
 	int			notifier_procno;	/* pgprocno of the running notifier */
 	int			notifier_pid;
 	bool		notifier_stop;	/* a database command wants it gone */
+	bool		notifier_failed;	/* the last launch could not register */
 	TimestampTz notifier_launched;	/* last launch attempt */
 	int64		notified_upto;	/* highest position the notifier examined */
 };
@@ -194,6 +195,7 @@ es_shmem_startup(void)
 			db->notifier_procno = -1;
 			db->notifier_pid = 0;
 			db->notifier_stop = false;
+			db->notifier_failed = false;
 			db->notifier_launched = 0;
 			db->notified_upto = 0;
 		}
@@ -279,10 +281,12 @@ es_database_entry(Oid dbid, bool create)
 			found = free_entry;
 			found->dbid = dbid;
 			found->initialized = false;
+			pg_atomic_write_u64(&found->next_position, 1);
 			found->notifier_state = ES_NOTIFIER_NONE;
 			found->notifier_procno = -1;
 			found->notifier_pid = 0;
 			found->notifier_stop = false;
+			found->notifier_failed = false;
 			found->notifier_launched = 0;
 			found->notified_upto = 0;
 		}
@@ -324,7 +328,9 @@ es_database_entry(Oid dbid, bool create)
 }
 
 /*
- * Give back the entry of a dropped database.
+ * Give back the entry of a dropped database.  Nobody can use it any more:
+ * no backend is connected to a dropped database, and a notifier still
+ * starting for it fails to connect before it attaches.
  */
 void
 es_forget_database(Oid dbid)
@@ -338,10 +344,13 @@ es_forget_database(Oid dbid)
 	{
 		EsDatabase *db = &es_shared->databases[i];
 
-		if (db->dbid == dbid && db->notifier_state == ES_NOTIFIER_NONE)
+		if (db->dbid == dbid)
 		{
 			db->dbid = InvalidOid;
 			db->initialized = false;
+			db->notifier_state = ES_NOTIFIER_NONE;
+			db->notifier_procno = -1;
+			db->notifier_pid = 0;
 		}
 	}
 	LWLockRelease(es_shared->lock);
@@ -615,16 +624,20 @@ es_notifier_wake(EsDatabase *db, bool committed)
 		return;
 
 	/*
-	 * No notifier: start one, at most once a second (if it keeps failing we
-	 * must not retry on every commit), and again if a launch has not
-	 * attached within ten seconds.
+	 * No notifier: start one now.  Only after a launch that could not
+	 * register (no free worker slot) wait a second before trying again, so
+	 * as not to retry on every commit; and launch again if one has not
+	 * attached within a second (it died starting; a surplus one that
+	 * starts late sees the other running and leaves).
 	 */
 	now = GetCurrentTimestamp();
 	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
-	if ((db->notifier_state == ES_NOTIFIER_NONE &&
-		 TimestampDifferenceExceeds(db->notifier_launched, now, 1000)) ||
-		(db->notifier_state == ES_NOTIFIER_STARTING &&
-		 TimestampDifferenceExceeds(db->notifier_launched, now, 10000)))
+	if (db->notifier_procno < 0 &&
+		((db->notifier_state == ES_NOTIFIER_NONE &&
+		  (!db->notifier_failed ||
+		   TimestampDifferenceExceeds(db->notifier_launched, now, 1000))) ||
+		 (db->notifier_state == ES_NOTIFIER_STARTING &&
+		  TimestampDifferenceExceeds(db->notifier_launched, now, 1000))))
 	{
 		db->notifier_state = ES_NOTIFIER_STARTING;
 		db->notifier_launched = now;
@@ -633,16 +646,20 @@ es_notifier_wake(EsDatabase *db, bool committed)
 	}
 	LWLockRelease(es_shared->lock);
 
-	if (launch && !es_notifier_launch(db->dbid))
+	if (launch)
 	{
+		bool		ok = es_notifier_launch(db->dbid);
+
 		LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
-		if (db->notifier_state == ES_NOTIFIER_STARTING)
+		db->notifier_failed = !ok;
+		if (!ok && db->notifier_state == ES_NOTIFIER_STARTING)
 			db->notifier_state = ES_NOTIFIER_NONE;
 		LWLockRelease(es_shared->lock);
-		ereport(LOG,
-				(errmsg("event_store could not start the notifier of database %u",
-						db->dbid),
-				 errhint("Increase max_worker_processes.")));
+		if (!ok)
+			ereport(LOG,
+					(errmsg("event_store could not start the notifier of database %u",
+							db->dbid),
+					 errhint("Increase max_worker_processes.")));
 	}
 }
 
@@ -677,8 +694,11 @@ es_notifier_attach(EsDatabase *db)
 	int64		result = -1;
 
 	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
-	if (!db->notifier_stop &&
-		!(db->notifier_state == ES_NOTIFIER_RUNNING && db->notifier_procno >= 0))
+	if (db->notifier_state == ES_NOTIFIER_RUNNING && db->notifier_procno >= 0)
+		;						/* another one runs */
+	else if (db->notifier_stop)
+		db->notifier_state = ES_NOTIFIER_NONE;	/* the next commit relaunches */
+	else
 	{
 		db->notifier_state = ES_NOTIFIER_RUNNING;
 		db->notifier_procno = MyProc->pgprocno;
