@@ -167,10 +167,13 @@ CREATE FUNCTION event_store._es_events_before_insert() RETURNS trigger
     AS 'MODULE_PATHNAME', 'es_events_before_insert' LANGUAGE C;
 CREATE FUNCTION event_store._es_events_after_insert() RETURNS trigger
     AS 'MODULE_PATHNAME', 'es_events_after_insert' LANGUAGE C;
+CREATE FUNCTION event_store._es_events_after_statement() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'es_events_after_statement' LANGUAGE C;
 CREATE FUNCTION event_store._es_refuse_change() RETURNS trigger
     AS 'MODULE_PATHNAME', 'es_refuse_change' LANGUAGE C;
 REVOKE ALL ON FUNCTION event_store._es_events_before_insert() FROM PUBLIC;
 REVOKE ALL ON FUNCTION event_store._es_events_after_insert() FROM PUBLIC;
+REVOKE ALL ON FUNCTION event_store._es_events_after_statement() FROM PUBLIC;
 REVOKE ALL ON FUNCTION event_store._es_refuse_change() FROM PUBLIC;
 
 -- A plain INSERT is numbered and checked like es_append; the streams row
@@ -181,6 +184,11 @@ CREATE TRIGGER events_number
 CREATE TRIGGER events_count
     AFTER INSERT ON event_store.events
     FOR EACH ROW EXECUTE FUNCTION event_store._es_events_after_insert();
+-- A stream created for a row that was then skipped (ON CONFLICT DO NOTHING)
+-- is dropped again at the end of the statement.
+CREATE TRIGGER events_tidy
+    AFTER INSERT ON event_store.events
+    FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_events_after_statement();
 
 -- Events are immutable; streams are maintained by the functions.  These
 -- fire in every session_replication_role.

@@ -50,6 +50,22 @@ SELECT es_stream_version('plain-7') AS version_after_skip;
 INSERT INTO events (stream, type, data) VALUES ('plain-7', 'B', '{}') RETURNING version;
 SELECT last_version FROM es_append('plain-7', 2, 'C', '{}');
 SELECT string_agg(version || type, ' ' ORDER BY version) FROM es_read_stream('plain-7');
+-- A row skipped by ON CONFLICT DO NOTHING does not create its stream.
+INSERT INTO events (stream, type, data, event_id)
+VALUES ('plain-8', 'A', '{}', 'c0000000-0000-4000-8000-000000000001')
+ON CONFLICT (event_id) DO NOTHING;
+SELECT count(*) AS plain_8_rows FROM streams WHERE name = 'plain-8';
+
+-- A plain INSERT and es_append to one stream in one statement: the streams
+-- row moves only at the end of the INSERT, es_append counts the stored rows.
+WITH i AS (INSERT INTO events (stream, type, data) VALUES ('plain-9', 'Inserted', '{}') RETURNING version)
+SELECT i.version AS inserted, a.last_version AS appended
+  FROM i, LATERAL es_append('plain-9', NULL, 'Appended', '{}') a;
+WITH i AS (INSERT INTO events (stream, type, data) VALUES ('plain-9', 'Inserted', '{}') RETURNING version)
+SELECT i.version AS inserted, a.last_version AS appended
+  FROM i, LATERAL es_append('plain-9', 3, 'Appended', '{}') a;
+SELECT string_agg(version || type, ' ' ORDER BY version), es_stream_version('plain-9')
+  FROM es_read_stream('plain-9');
 
 -- Bad rows.
 SELECT regress.stored() AS before \gset

@@ -525,6 +525,9 @@ es_append_events(text *stream, bool expected_any, int64 expected,
 			break;
 		}
 		current = st.exists ? st.version : 0;
+		/* plain INSERTs move the streams row only at the end of a statement */
+		if (es_plain_inserts_in_xact())
+			current = Max(current, es_max_stored_version(cat, stream));
 		if (!expected_any && expected != current)
 			es_raise_wrong_version(stream, expected, current);
 		if (st.exists ?

@@ -21,6 +21,7 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -30,6 +31,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -39,7 +41,7 @@
  * The highest version stored for the stream (0 if none), seen with
  * SnapshotSelf.  The caller has claimed the stream.
  */
-static int64
+int64
 es_max_stored_version(const EsCatalog *cat, text *stream)
 {
 	Relation	rel = table_open(cat->events, AccessShareLock);
@@ -78,6 +80,43 @@ es_require_not_null(const bool *nulls, int attnum, const char *column)
 }
 
 /*
+ * Streams whose row the numbering trigger created (at version 0) in this
+ * transaction: the statement-level trigger drops those that got no event
+ * (the row was skipped, e.g. by ON CONFLICT DO NOTHING).  And whether this
+ * transaction inserted events by plain INSERT at all: then the streams rows
+ * may lag behind the stored events until the end of the statement, and
+ * es_append counts from the stored events too.  Both are forgotten at the
+ * end of the transaction.
+ */
+static List *es_created_streams = NIL;
+static bool es_plain_inserts = false;
+static bool es_trigger_callback_registered = false;
+
+static void
+es_trigger_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			es_created_streams = NIL;	/* was in TopTransactionContext */
+			es_plain_inserts = false;
+			break;
+		default:
+			break;
+	}
+}
+
+bool
+es_plain_inserts_in_xact(void)
+{
+	return es_plain_inserts;
+}
+
+/*
  * Claim the stream for this transaction without moving its version (see
  * es_stream.c): create its row at version 0, or rewrite its row, unless
  * this transaction wrote it already.
@@ -100,10 +139,20 @@ es_claim_stream(const EsCatalog *cat, text *stream)
 		}
 		if (es_stream_is_ours(&st))
 			break;
-		if (st.exists ?
-			es_stream_update(streams, &st, st.version) :
-			es_stream_create(cat, streams, name_index, stream, &st, 0))
+		if (st.exists)
+		{
+			if (es_stream_update(streams, &st, st.version))
+				break;
+		}
+		else if (es_stream_create(cat, streams, name_index, stream, &st, 0))
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+			es_created_streams = lappend(es_created_streams,
+										 DatumGetTextPCopy(PointerGetDatum(stream)));
+			MemoryContextSwitchTo(old);
 			break;
+		}
 	}
 	index_close(name_index, AccessShareLock);
 	table_close(streams, RowExclusiveLock);
@@ -180,6 +229,12 @@ es_events_before_insert(PG_FUNCTION_ARGS)
 	 * trigger, must not leave a gap), and a restore may load the streams
 	 * table before the events.
 	 */
+	if (!es_trigger_callback_registered)
+	{
+		RegisterXactCallback(es_trigger_xact_callback, NULL);
+		es_trigger_callback_registered = true;
+	}
+	es_plain_inserts = true;
 	es_claim_stream(cat, stream);
 	current = es_max_stored_version(cat, stream);
 
@@ -267,6 +322,51 @@ es_events_after_insert(PG_FUNCTION_ARGS)
 	index_close(name_index, AccessShareLock);
 	table_close(streams, RowExclusiveLock);
 
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * After each INSERT statement: drop the streams rows this transaction's
+ * numbering trigger created that got no event.  The rows are ours (we
+ * created them), so nobody else can be writing them.
+ */
+PG_FUNCTION_INFO_V1(es_events_after_statement);
+Datum
+es_events_after_statement(PG_FUNCTION_ARGS)
+{
+	const EsCatalog *cat;
+	Relation	streams;
+	Relation	name_index;
+	ListCell   *lc;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_AFTER(((TriggerData *) fcinfo->context)->tg_event) ||
+		!TRIGGER_FIRED_FOR_STATEMENT(((TriggerData *) fcinfo->context)->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("es_events_after_statement must be fired after a statement")));
+	if (es_created_streams == NIL)
+		return PointerGetDatum(NULL);
+
+	cat = es_catalog();
+	streams = table_open(cat->streams, RowExclusiveLock);
+	name_index = index_open(cat->streams_name, AccessShareLock);
+	foreach(lc, es_created_streams)
+	{
+		text	   *stream = (text *) lfirst(lc);
+		EsStream	st;
+
+		es_stream_fetch(streams, name_index, stream, &st);
+		if (es_stream_is_ours(&st) && st.version == 0 &&
+			es_max_stored_version(cat, stream) == 0)
+		{
+			simple_heap_delete(streams, &st.tid);
+			CommandCounterIncrement();
+		}
+	}
+	index_close(name_index, AccessShareLock);
+	table_close(streams, RowExclusiveLock);
+	es_created_streams = NIL;	/* the list lives until the transaction ends */
 	return PointerGetDatum(NULL);
 }
 

@@ -142,6 +142,10 @@ extern bool es_stream_create(const EsCatalog *cat, Relation streams,
 extern bool es_stream_update(Relation streams, EsStream *stream, int64 new_version);
 extern void es_raise_wrong_version(text *name, int64 expected, int64 actual);
 
+/* es_trigger.c */
+extern bool es_plain_inserts_in_xact(void);
+extern int64 es_max_stored_version(const EsCatalog *cat, text *stream);
+
 /* es_read.c */
 extern int64 es_readable_head(const EsCatalog *cat);
 
