@@ -3,7 +3,7 @@
 -- (src/event_store.h, src/es_catalog.c), so their exact shape is part of the
 -- contract and any drift must fail here first.
 BEGIN;
-SELECT plan(134);
+SELECT plan(138);
 
 -- Extension and schema -------------------------------------------------------
 
@@ -21,6 +21,7 @@ SELECT results_eq(
           AND deptype = 'e'
         ORDER BY 1 $$,
     $$ VALUES ('function event_store._es_events_after_insert()'),
+              ('function event_store._es_events_after_statement()'),
               ('function event_store._es_events_before_insert()'),
               ('function event_store._es_install()'),
               ('function event_store._es_refuse_change()'),
@@ -160,12 +161,14 @@ SELECT results_eq(
     $$ VALUES ('event_store.events', 'events_event_id_key', 'UNIQUE (event_id)'),
               ('event_store.events', 'events_pkey', 'PRIMARY KEY ("position")'),
               ('event_store.events', 'events_schema_version_check', 'CHECK ((schema_version >= 1))'),
+              ('event_store.events', 'events_stream_fkey', 'FOREIGN KEY (stream) REFERENCES event_store.streams(name)'),
               ('event_store.events', 'events_stream_version_key', 'UNIQUE (stream, version)'),
               ('event_store.events', 'events_version_check', 'CHECK ((version >= 1))'),
               ('event_store.streams', 'streams_name_key', 'UNIQUE (name)'),
               ('event_store.streams', 'streams_pkey', 'PRIMARY KEY (id)'),
               ('event_store.streams', 'streams_version_check', 'CHECK ((version >= 0))') $$,
-    'exactly these constraints, no foreign key, nothing deferrable');
+    'exactly these constraints');
+SELECT fk_ok('event_store', 'events', 'stream', 'event_store', 'streams', 'name');
 SELECT is(
     (SELECT count(*)::int FROM pg_constraint
       WHERE conrelid IN ('event_store.events'::regclass, 'event_store.streams'::regclass)
@@ -191,12 +194,14 @@ SELECT index_is_type('event_store', 'events', 'events_stream_version_key', 'btre
 -- Triggers --------------------------------------------------------------------
 
 SELECT triggers_are('event_store', 'events',
-                    ARRAY['events_number', 'events_count', 'events_immutable']);
+                    ARRAY['events_number', 'events_count', 'events_tidy', 'events_immutable']);
 SELECT triggers_are('event_store', 'streams', ARRAY['streams_maintained']);
 SELECT trigger_is('event_store', 'events', 'events_number',
                   'event_store', '_es_events_before_insert');
 SELECT trigger_is('event_store', 'events', 'events_count',
                   'event_store', '_es_events_after_insert');
+SELECT trigger_is('event_store', 'events', 'events_tidy',
+                  'event_store', '_es_events_after_statement');
 SELECT trigger_is('event_store', 'events', 'events_immutable',
                   'event_store', '_es_refuse_change');
 SELECT trigger_is('event_store', 'streams', 'streams_maintained',
@@ -205,19 +210,22 @@ SELECT results_eq(
     $$ SELECT tgname::text COLLATE "default", pg_get_triggerdef(oid)
          FROM pg_trigger
         WHERE tgrelid IN ('event_store.events'::regclass, 'event_store.streams'::regclass)
+          AND NOT tgisinternal
         ORDER BY 1 $$,
     $$ VALUES ('events_count', 'CREATE TRIGGER events_count AFTER INSERT ON event_store.events FOR EACH ROW EXECUTE FUNCTION event_store._es_events_after_insert()'),
               ('events_immutable', 'CREATE TRIGGER events_immutable BEFORE DELETE OR UPDATE OR TRUNCATE ON event_store.events FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_refuse_change()'),
               ('events_number', 'CREATE TRIGGER events_number BEFORE INSERT ON event_store.events FOR EACH ROW EXECUTE FUNCTION event_store._es_events_before_insert()'),
+              ('events_tidy', 'CREATE TRIGGER events_tidy AFTER INSERT ON event_store.events FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_events_after_statement()'),
               ('streams_maintained', 'CREATE TRIGGER streams_maintained BEFORE DELETE OR UPDATE OR TRUNCATE ON event_store.streams FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_refuse_change()') $$,
     'trigger timing, events and level');
 SELECT results_eq(
     $$ SELECT tgname::text COLLATE "default", tgenabled::text
          FROM pg_trigger
         WHERE tgrelid IN ('event_store.events'::regclass, 'event_store.streams'::regclass)
+          AND NOT tgisinternal
         ORDER BY 1 $$,
     $$ VALUES ('events_count', 'O'), ('events_immutable', 'A'), ('events_number', 'O'),
-              ('streams_maintained', 'A') $$,
+              ('events_tidy', 'O'), ('streams_maintained', 'A') $$,
     'the immutability triggers are ENABLE ALWAYS (fire under session_replication_role = replica)');
 
 -- Composite types -------------------------------------------------------------
@@ -258,13 +266,14 @@ SELECT results_eq(
 -- Functions -------------------------------------------------------------------
 
 SELECT functions_are('event_store', ARRAY[
-    '_es_install', '_es_events_before_insert', '_es_events_after_insert', '_es_refuse_change',
+    '_es_install', '_es_events_before_insert', '_es_events_after_insert',
+    '_es_events_after_statement', '_es_refuse_change',
     'es_uuid_v7', 'es_category', 'es_append', 'es_read_stream',
     'es_stream_version', 'es_head_position']);
 SELECT is(
     (SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'event_store'::regnamespace),
-    11,
-    'exactly 11 functions (two forms of es_append)');
+    12,
+    'exactly 12 functions (two forms of es_append)');
 
 SELECT has_function('event_store', '_es_install', ARRAY[]::name[]);
 SELECT has_function('event_store', 'es_uuid_v7', ARRAY[]::name[]);
@@ -277,6 +286,7 @@ SELECT has_function('event_store', 'es_stream_version', ARRAY['text']);
 SELECT has_function('event_store', 'es_head_position', ARRAY[]::name[]);
 SELECT has_function('event_store', '_es_events_before_insert', ARRAY[]::name[]);
 SELECT has_function('event_store', '_es_events_after_insert', ARRAY[]::name[]);
+SELECT has_function('event_store', '_es_events_after_statement', ARRAY[]::name[]);
 SELECT has_function('event_store', '_es_refuse_change', ARRAY[]::name[]);
 
 SELECT function_returns('event_store', '_es_install', ARRAY[]::name[], 'void');
@@ -293,6 +303,7 @@ SELECT function_returns('event_store', 'es_stream_version', ARRAY['text'], 'bigi
 SELECT function_returns('event_store', 'es_head_position', ARRAY[]::name[], 'bigint');
 SELECT function_returns('event_store', '_es_events_before_insert', ARRAY[]::name[], 'trigger');
 SELECT function_returns('event_store', '_es_events_after_insert', ARRAY[]::name[], 'trigger');
+SELECT function_returns('event_store', '_es_events_after_statement', ARRAY[]::name[], 'trigger');
 SELECT function_returns('event_store', '_es_refuse_change', ARRAY[]::name[], 'trigger');
 
 SELECT volatility_is('event_store', '_es_install', ARRAY[]::name[], 'volatile');
@@ -322,6 +333,7 @@ SELECT results_eq(
         WHERE p.pronamespace = 'event_store'::regnamespace
         ORDER BY 1 $$,
     $$ VALUES ('event_store._es_events_after_insert()', 'c', 'u', false, false),
+              ('event_store._es_events_after_statement()', 'c', 'u', false, false),
               ('event_store._es_events_before_insert()', 'c', 'u', false, false),
               ('event_store._es_install()', 'c', 'u', false, false),
               ('event_store._es_refuse_change()', 'c', 'u', false, false),
@@ -402,6 +414,7 @@ SELECT results_eq(
         WHERE p.pronamespace = 'event_store'::regnamespace
         ORDER BY 1 $$,
     $$ VALUES ('event_store._es_events_after_insert()', false),
+              ('event_store._es_events_after_statement()', false),
               ('event_store._es_events_before_insert()', false),
               ('event_store._es_install()', false),
               ('event_store._es_refuse_change()', false),
