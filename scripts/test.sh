@@ -77,30 +77,26 @@ run_package() {
   fi
 }
 
+# run_pg_regress SUITE DRIVER INPUTDIR TESTS: pg_regress or pg_isolation_regress
+run_pg_regress() {
+  local suite=$1 driver=$2 inputdir=$3 tests=$4
+  es_log "$suite: $tests"
+  es_as_pg "$pgxs/src/test/$driver" \
+    --inputdir="$inputdir" --outputdir="$work/out/$suite" --bindir="$bindir" \
+    --host="$PGHOST" --port="$PGPORT" --user=postgres --dbname="es_$suite" \
+    $tests > "$work/out/$suite.log" 2>&1 || true
+  cat "$work/out/$suite.log" >&2
+  parse_regress "$suite" "$work/out/$suite.log"
+  [ -f "$work/out/$suite/regression.diffs" ] && cat "$work/out/$suite/regression.diffs" >&2 || true
+}
+
 run_regress() {
-  local tests
-  tests=$(make -s -C "$top" print-REGRESS)
-  es_log "pg_regress: $tests"
-  es_as_pg "$pgxs/src/test/regress/pg_regress" \
-    --inputdir="$work/src" --outputdir="$work/out/regress" --bindir="$bindir" \
-    --host="$PGHOST" --port="$PGPORT" --user=postgres --dbname=es_regress \
-    $tests > "$work/out/regress.log" 2>&1 || true
-  cat "$work/out/regress.log" >&2
-  parse_regress regress "$work/out/regress.log"
-  [ -f "$work/out/regress/regression.diffs" ] && cat "$work/out/regress/regression.diffs" >&2 || true
+  run_pg_regress regress regress/pg_regress "$work/src" "$(make -s -C "$top" print-REGRESS)"
 }
 
 run_isolation() {
-  local tests
-  tests=$(make -s -C "$top" print-ISOLATION)
-  es_log "isolation: $tests"
-  es_as_pg "$pgxs/src/test/isolation/pg_isolation_regress" \
-    --inputdir="$work/src/test" --outputdir="$work/out/isolation" --bindir="$bindir" \
-    --host="$PGHOST" --port="$PGPORT" --user=postgres --dbname=es_isolation \
-    $tests > "$work/out/isolation.log" 2>&1 || true
-  cat "$work/out/isolation.log" >&2
-  parse_regress isolation "$work/out/isolation.log"
-  [ -f "$work/out/isolation/regression.diffs" ] && cat "$work/out/isolation/regression.diffs" >&2 || true
+  run_pg_regress isolation isolation/pg_isolation_regress "$work/src/test" \
+    "$(make -s -C "$top" print-ISOLATION)"
 }
 
 run_pgtap() {

@@ -512,13 +512,7 @@ es_append_events(text *stream, bool expected_any, int64 expected,
 	{
 		int64		current;
 
-		CHECK_FOR_INTERRUPTS();
-		es_stream_fetch(streams, name_index, stream, &st);
-		if (TransactionIdIsValid(st.wait_xid))
-		{
-			es_stream_wait(streams, &st);
-			continue;
-		}
+		es_stream_fetch_settled(streams, name_index, stream, &st);
 		if (es_find_retry(cat, stream, &st, expected_any, expected, evs, n, result))
 		{
 			retry = true;

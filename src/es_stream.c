@@ -14,7 +14,8 @@
  *	1. es_stream_fetch: find the row with a dirty snapshot, which also shows
  *	   rows that open transactions are inserting or updating;
  *	2. if another open transaction is writing it, wait for that transaction
- *	   (es_stream_wait) and start again: its outcome decides what we see;
+ *	   and look again: its outcome decides what we see (steps 1 and 2 are
+ *	   es_stream_fetch_settled);
  *	3. check what must be checked against the row's version (committed, or
  *	   our own);
  *	4. es_stream_update / es_stream_create; if somebody got in between, they
@@ -150,13 +151,22 @@ es_stream_fetch(Relation streams, Relation name_index, text *name,
 }
 
 /*
- * Wait until the transaction writing the stream ends.
+ * Find the stream's row once no other open transaction is writing it:
+ * wait for each such transaction to end (its outcome decides what we see),
+ * then look again.
  */
 void
-es_stream_wait(Relation streams, EsStream *stream)
+es_stream_fetch_settled(Relation streams, Relation name_index, text *name,
+						EsStream *stream)
 {
-	Assert(TransactionIdIsValid(stream->wait_xid));
-	XactLockTableWait(stream->wait_xid, streams, &stream->tid, XLTW_Update);
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		es_stream_fetch(streams, name_index, name, stream);
+		if (!TransactionIdIsValid(stream->wait_xid))
+			return;
+		XactLockTableWait(stream->wait_xid, streams, &stream->tid, XLTW_Update);
+	}
 }
 
 /*

@@ -80,6 +80,29 @@ es_require_not_null(const bool *nulls, int attnum, const char *column)
 }
 
 /*
+ * The trigger data of a C trigger function, after checking that it was
+ * fired as intended: when is TRIGGER_EVENT_BEFORE or _AFTER, level
+ * TRIGGER_EVENT_ROW or 0 for a statement trigger; all of them fire on INSERT.
+ */
+TriggerData *
+es_trigger_data(FunctionCallInfo fcinfo, TriggerEvent when, TriggerEvent level,
+				const char *function)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		(trigdata->tg_event & TRIGGER_EVENT_TIMINGMASK) != when ||
+		(trigdata->tg_event & TRIGGER_EVENT_ROW) != level ||
+		!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s must be fired %s INSERT%s", function,
+						when == TRIGGER_EVENT_BEFORE ? "before" : "after",
+						level == TRIGGER_EVENT_ROW ? " for each row" : "")));
+	return trigdata;
+}
+
+/*
  * Streams whose row the numbering trigger created (at version 0) in this
  * transaction: the statement-level trigger drops those that got no event
  * (the row was skipped, e.g. by ON CONFLICT DO NOTHING).  And whether this
@@ -130,13 +153,7 @@ es_claim_stream(const EsCatalog *cat, text *stream)
 
 	for (;;)
 	{
-		CHECK_FOR_INTERRUPTS();
-		es_stream_fetch(streams, name_index, stream, &st);
-		if (TransactionIdIsValid(st.wait_xid))
-		{
-			es_stream_wait(streams, &st);
-			continue;
-		}
+		es_stream_fetch_settled(streams, name_index, stream, &st);
 		if (es_stream_is_ours(&st))
 			break;
 		if (st.exists)
@@ -162,7 +179,9 @@ PG_FUNCTION_INFO_V1(es_events_before_insert);
 Datum
 es_events_before_insert(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerData *trigdata = es_trigger_data(fcinfo, TRIGGER_EVENT_BEFORE,
+											TRIGGER_EVENT_ROW,
+											"es_events_before_insert");
 	const EsCatalog *cat;
 	TupleDesc	desc;
 	HeapTuple	tuple;
@@ -174,14 +193,6 @@ es_events_before_insert(PG_FUNCTION_ARGS)
 	int64		current;
 	int64		version;
 	int64		position;
-
-	if (!CALLED_AS_TRIGGER(fcinfo) ||
-		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
-		!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("es_events_before_insert must be fired before INSERT for each row")));
 
 	cat = es_catalog();
 	if (RelationGetRelid(trigdata->tg_relation) != cat->events)
@@ -276,7 +287,9 @@ PG_FUNCTION_INFO_V1(es_events_after_insert);
 Datum
 es_events_after_insert(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerData *trigdata = es_trigger_data(fcinfo, TRIGGER_EVENT_AFTER,
+											TRIGGER_EVENT_ROW,
+											"es_events_after_insert");
 	const EsCatalog *cat;
 	TupleDesc	desc;
 	bool		isnull;
@@ -285,14 +298,6 @@ es_events_after_insert(PG_FUNCTION_ARGS)
 	Relation	streams;
 	Relation	name_index;
 	EsStream	st;
-
-	if (!CALLED_AS_TRIGGER(fcinfo) ||
-		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
-		!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("es_events_after_insert must be fired after INSERT for each row")));
 
 	cat = es_catalog();
 	desc = RelationGetDescr(trigdata->tg_relation);
@@ -305,13 +310,7 @@ es_events_after_insert(PG_FUNCTION_ARGS)
 	name_index = index_open(cat->streams_name, AccessShareLock);
 	for (;;)
 	{
-		CHECK_FOR_INTERRUPTS();
-		es_stream_fetch(streams, name_index, stream, &st);
-		if (TransactionIdIsValid(st.wait_xid))
-		{
-			es_stream_wait(streams, &st);
-			continue;
-		}
+		es_stream_fetch_settled(streams, name_index, stream, &st);
 		if (st.exists && st.version >= version)
 			break;
 		if (st.exists ?
@@ -339,12 +338,8 @@ es_events_after_statement(PG_FUNCTION_ARGS)
 	Relation	name_index;
 	ListCell   *lc;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) ||
-		!TRIGGER_FIRED_AFTER(((TriggerData *) fcinfo->context)->tg_event) ||
-		!TRIGGER_FIRED_FOR_STATEMENT(((TriggerData *) fcinfo->context)->tg_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("es_events_after_statement must be fired after a statement")));
+	(void) es_trigger_data(fcinfo, TRIGGER_EVENT_AFTER, 0,
+						   "es_events_after_statement");
 	if (es_created_streams == NIL)
 		return PointerGetDatum(NULL);
 

@@ -20,6 +20,7 @@
 #include "access/htup.h"
 #include "executor/tuptable.h"
 #include "nodes/execnodes.h"
+#include "commands/trigger.h"
 #include "fmgr.h"
 #include "nodes/parsenodes.h"
 #include "storage/itemptr.h"
@@ -134,7 +135,8 @@ extern void es_validate_type(text *type);
 extern text *es_category_of(text *name);
 extern void es_stream_fetch(Relation streams, Relation name_index, text *name,
 							EsStream *stream);
-extern void es_stream_wait(Relation streams, EsStream *stream);
+extern void es_stream_fetch_settled(Relation streams, Relation name_index,
+									text *name, EsStream *stream);
 extern bool es_stream_is_ours(EsStream *stream);
 extern bool es_stream_create(const EsCatalog *cat, Relation streams,
 							 Relation name_index, text *name, EsStream *stream,
@@ -143,6 +145,8 @@ extern bool es_stream_update(Relation streams, EsStream *stream, int64 new_versi
 extern void es_raise_wrong_version(text *name, int64 expected, int64 actual);
 
 /* es_trigger.c */
+extern TriggerData *es_trigger_data(FunctionCallInfo fcinfo, TriggerEvent when,
+									TriggerEvent level, const char *function);
 extern bool es_plain_inserts_in_xact(void);
 extern int64 es_max_stored_version(const EsCatalog *cat, text *stream);
 
