@@ -25,7 +25,7 @@
  * es_notifier_wake); it runs until the server stops, the extension is
  * dropped, or a command that needs the database to itself (DROP DATABASE,
  * CREATE DATABASE from it as a template, ALTER DATABASE RENAME or SET
- * TABLESPACE) asks it to leave.
+ * TABLESPACE, run by a role entitled to it) asks it to leave.
  *
  *-------------------------------------------------------------------------
  */
@@ -243,17 +243,33 @@ es_notifier_main(Datum main_arg)
 	TimestampTz last_sent = 0;
 	bool		gone = false;
 
+	/*
+	 * SIGTERM (server shutdown, DROP DATABASE, pg_terminate_backend) ends
+	 * the worker at the next CHECK_FOR_INTERRUPTS, even in a lock wait.
+	 */
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
 	pgstat_report_appname("event_store notifier");
 
-	/* a notification needs no durability: do not wait for the WAL flush */
-	SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_OVERRIDE);
+	/*
+	 * A notification needs no durability: do not wait for the WAL flush.
+	 * And whatever the database's defaults, each step is a short READ
+	 * COMMITTED transaction that no timeout should cut.
+	 */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_isolation", "read committed",
+					PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("lock_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("idle_in_transaction_session_timeout", "0",
+					PGC_SUSET, PGC_S_OVERRIDE);
 
+	StartTransactionCommand();
 	db = es_database_entry(dbid, true);
+	CommitTransactionCommand();
 	if (es_notifier_attach(db) < 0)
 		proc_exit(0);			/* another one runs, or we were told to go */
 	before_shmem_exit(es_notifier_on_exit, PointerGetDatum(db));
@@ -262,7 +278,7 @@ es_notifier_main(Datum main_arg)
 										 "event_store notifier",
 										 ALLOCSET_DEFAULT_SIZES);
 
-	while (!ShutdownRequestPending && !gone)
+	while (!gone)
 	{
 		MemoryContext old;
 
@@ -274,8 +290,12 @@ es_notifier_main(Datum main_arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
-		/* coalesce: not two notifications within notify_min_interval */
-		if (last_sent != 0 && es_notify_min_interval > 0)
+		/*
+		 * Coalesce: not two notifications within notify_min_interval.
+		 * Commits set the latch meanwhile; we wake, see the time is not up,
+		 * and wait again (still answering SIGTERM at once).
+		 */
+		while (last_sent != 0 && es_notify_min_interval > 0)
 		{
 			long		secs;
 			int			usecs;
@@ -283,12 +303,13 @@ es_notifier_main(Datum main_arg)
 
 			TimestampDifference(last_sent, GetCurrentTimestamp(), &secs, &usecs);
 			elapsed_ms = secs * 1000 + usecs / 1000;
-			if (elapsed_ms < es_notify_min_interval)
-				(void) WaitLatch(NULL, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-								 es_notify_min_interval - elapsed_ms,
-								 PG_WAIT_EXTENSION);
-			if (ShutdownRequestPending)
+			if (elapsed_ms >= es_notify_min_interval)
 				break;
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 es_notify_min_interval - elapsed_ms,
+							 PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
 		}
 
 		old = MemoryContextSwitchTo(loop_context);

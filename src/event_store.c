@@ -13,13 +13,17 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
+#include "utils/acl.h"
 #include "utils/guc.h"
+#include "utils/syscache.h"
 #include "utils/uuid.h"
 
 #include "event_store.h"
@@ -34,6 +38,45 @@ static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 void		_PG_init(void);
 
+static bool
+es_owns_database(Oid dbid)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_ownercheck(DatabaseRelationId, dbid, GetUserId());
+#else
+	return pg_database_ownercheck(dbid, GetUserId());
+#endif
+}
+
+/*
+ * Could the current role run the command on the database?  Checked before
+ * the command's own checks, so that a role that may not drop or copy a
+ * database cannot stop its notifier by trying.
+ */
+static bool
+es_entitled(Oid dbid, bool as_template)
+{
+	if (superuser())
+		return true;
+	if (as_template)
+	{
+		HeapTuple	tuple;
+		bool		is_template = false;
+
+		if (!have_createdb_privilege())
+			return false;
+		tuple = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dbid));
+		if (HeapTupleIsValid(tuple))
+		{
+			is_template = ((Form_pg_database) GETSTRUCT(tuple))->datistemplate;
+			ReleaseSysCache(tuple);
+		}
+		if (is_template)
+			return true;
+	}
+	return es_owns_database(dbid);
+}
+
 /*
  * The notifier of a database keeps a connection to it; commands that need
  * the database without connections must first see it gone.
@@ -42,7 +85,9 @@ static Oid
 es_database_needing_exclusivity(Node *parsetree)
 {
 	const char *dbname = NULL;
+	bool		as_template = false;
 	ListCell   *lc;
+	Oid			dbid;
 
 	switch (nodeTag(parsetree))
 	{
@@ -51,6 +96,7 @@ es_database_needing_exclusivity(Node *parsetree)
 			break;
 		case T_CreatedbStmt:
 			dbname = "template1";
+			as_template = true;
 			foreach(lc, ((CreatedbStmt *) parsetree)->options)
 			{
 				DefElem    *opt = (DefElem *) lfirst(lc);
@@ -75,7 +121,12 @@ es_database_needing_exclusivity(Node *parsetree)
 		default:
 			break;
 	}
-	return dbname ? get_database_oid(dbname, true) : InvalidOid;
+	if (dbname == NULL)
+		return InvalidOid;
+	dbid = get_database_oid(dbname, true);
+	if (!OidIsValid(dbid) || !es_entitled(dbid, as_template))
+		return InvalidOid;
+	return dbid;
 }
 
 static void
@@ -152,7 +203,11 @@ _PG_init(void)
 							0,
 							NULL, NULL, NULL);
 
+#if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("event_store");
+#else
+	EmitWarningsOnPlaceholders("event_store");
+#endif
 
 	es_shmem_init_hooks();
 

@@ -422,6 +422,19 @@ ok($ok, '(e) so does a commit in the copy');
 ($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE es_copy');
 is($rc, 0, '(e) and the copy can be dropped') or diag($err);
 
+# A role that may not copy or drop a database cannot stop its notifier by
+# trying: the utility hook checks the role's rights before it stops anything.
+$node->safe_psql('postgres', 'CREATE ROLE es_nobody LOGIN');
+my $pids_before = notifier_pids('es_drop');
+like($pids_before, qr/^\d+$/, '(e) the template database has a notifier');
+($rc, $out, $err) = $node->psql('postgres', 'CREATE DATABASE es_evil TEMPLATE es_drop',
+	extra_params => [ '-U', 'es_nobody' ]);
+isnt($rc, 0, '(e) CREATE DATABASE by a role without CREATEDB fails');
+($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE es_drop',
+	extra_params => [ '-U', 'es_nobody' ]);
+isnt($rc, 0, '(e) DROP DATABASE by a role that does not own the database fails');
+is(notifier_pids('es_drop'), $pids_before, '(e) ... and neither stopped its notifier');
+
 # DROP DATABASE right after the first commit, while the notifier it started
 # may still be starting, must give the database's register entry back:
 # more such databases than event_store.max_databases, one after the other.
