@@ -5,7 +5,9 @@
  *
  * The C functions reach the tables by OID, never by a name resolved through
  * search_path, so nothing a user plants in another schema can stand in for
- * them.  The OIDs are looked up once per backend and forgotten when a
+ * them.  The schema is the one pg_extension records for event_store (not a
+ * schema that merely has the name), and the tables must be members of the
+ * extension.  The OIDs are looked up once per backend and forgotten when a
  * relcache invalidation touches one of the tables (DROP EXTENSION, ALTER
  * TABLE).  The first lookup also checks that the tables still have the
  * columns this code was written for.
@@ -14,11 +16,17 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/table.h"
+#include "catalog/dependency.h"
+#include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
+#include "commands/extension.h"
 #include "utils/acl.h"
+#include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -44,6 +52,32 @@ static Oid
 es_relid(const char *name, Oid nsp)
 {
 	return get_relname_relid(name, nsp);
+}
+
+/*
+ * The schema of the extension event_store, from pg_extension; InvalidOid
+ * when it is not installed.  (get_extension_schema() is not exported by
+ * every supported version.)
+ */
+static Oid
+es_extension_schema(Oid extoid)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tuple;
+	Oid			result = InvalidOid;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		result = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
 }
 
 /*
@@ -92,6 +126,7 @@ const EsCatalog *
 es_catalog_if_installed(void)
 {
 	EsCatalog	cat;
+	Oid			extoid;
 
 	if (es_cat_valid)
 		return &es_cat;
@@ -103,13 +138,22 @@ es_catalog_if_installed(void)
 	}
 
 	memset(&cat, 0, sizeof(cat));
-	cat.namespace = get_namespace_oid(ES_SCHEMA_NAME, true);
+	extoid = get_extension_oid("event_store", true);
+	if (!OidIsValid(extoid))
+		return NULL;
+	cat.namespace = es_extension_schema(extoid);
 	if (!OidIsValid(cat.namespace))
 		return NULL;
 	cat.events = es_relid("events", cat.namespace);
 	cat.streams = es_relid("streams", cat.namespace);
 	if (!OidIsValid(cat.events) || !OidIsValid(cat.streams))
-		return NULL;
+		return NULL;			/* CREATE EXTENSION is running its script */
+	if (getExtensionOfObject(RelationRelationId, cat.events) != extoid ||
+		getExtensionOfObject(RelationRelationId, cat.streams) != extoid)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the tables of extension \"event_store\" are not members of it"),
+				 errhint("Reinstall the extension.")));
 	cat.events_pkey = es_relid("events_pkey", cat.namespace);
 	cat.events_stream_version = es_relid("events_stream_version_key", cat.namespace);
 	cat.events_event_id = es_relid("events_event_id_key", cat.namespace);
