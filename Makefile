@@ -20,13 +20,14 @@ ISOLATION_OPTS = --inputdir=test
 TAP_TESTS    = 1
 PROVE_TESTS  = test/t/*.pl
 
+# No JIT bitcode: it needs clang, and these functions gain nothing from it.
+# (Before the include: PGXS decides at include time.)
+override with_llvm = no
+
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS += -I$(srcdir)/src
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
-
-# No JIT bitcode: it needs clang, and these functions gain nothing from it.
-override with_llvm = no
 
 # CI builds with warnings as errors: make ES_WERROR=1
 ifdef ES_WERROR

@@ -153,10 +153,11 @@ LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION event_store.es_stream_version(text) IS
     'Number of events appended to the stream; 0 if it does not exist';
 
+-- PARALLEL UNSAFE: it takes a fresh snapshot, which parallel mode forbids.
 CREATE FUNCTION event_store.es_head_position()
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'es_head_position'
-LANGUAGE C VOLATILE PARALLEL SAFE;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION event_store.es_head_position() IS
     'Position of the newest event a feed reader may see now; 0 if none';
@@ -165,29 +166,23 @@ COMMENT ON FUNCTION event_store.es_head_position() IS
 
 CREATE FUNCTION event_store._es_events_before_insert() RETURNS trigger
     AS 'MODULE_PATHNAME', 'es_events_before_insert' LANGUAGE C;
-CREATE FUNCTION event_store._es_events_after_insert() RETURNS trigger
-    AS 'MODULE_PATHNAME', 'es_events_after_insert' LANGUAGE C;
 CREATE FUNCTION event_store._es_events_after_statement() RETURNS trigger
     AS 'MODULE_PATHNAME', 'es_events_after_statement' LANGUAGE C;
 CREATE FUNCTION event_store._es_refuse_change() RETURNS trigger
     AS 'MODULE_PATHNAME', 'es_refuse_change' LANGUAGE C;
 REVOKE ALL ON FUNCTION event_store._es_events_before_insert() FROM PUBLIC;
-REVOKE ALL ON FUNCTION event_store._es_events_after_insert() FROM PUBLIC;
 REVOKE ALL ON FUNCTION event_store._es_events_after_statement() FROM PUBLIC;
 REVOKE ALL ON FUNCTION event_store._es_refuse_change() FROM PUBLIC;
 
--- A plain INSERT is numbered and checked like es_append; the streams row
--- follows the rows really inserted.
+-- A plain INSERT is numbered and checked like es_append; at the end of the
+-- statement the streams rows follow the rows really inserted (a stream
+-- created for a row that ON CONFLICT DO NOTHING skipped is dropped again).
 CREATE TRIGGER events_number
     BEFORE INSERT ON event_store.events
     FOR EACH ROW EXECUTE FUNCTION event_store._es_events_before_insert();
 CREATE TRIGGER events_count
     AFTER INSERT ON event_store.events
-    FOR EACH ROW EXECUTE FUNCTION event_store._es_events_after_insert();
--- A stream created for a row that was then skipped (ON CONFLICT DO NOTHING)
--- is dropped again at the end of the statement.
-CREATE TRIGGER events_tidy
-    AFTER INSERT ON event_store.events
+    REFERENCING NEW TABLE AS inserted
     FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_events_after_statement();
 
 -- Events are immutable; streams are maintained by the functions.  These

@@ -29,6 +29,9 @@ INSERT INTO event_store.events (stream, type, data) VALUES ('priv-1', 'Inserted'
 SELECT regress.err($$UPDATE event_store.events SET type = 'X'$$);
 SELECT regress.err($$DELETE FROM event_store.events$$);
 SELECT regress.err($$UPDATE event_store.streams SET version = 0$$);
+-- only the owner (a restore) may give positions
+SELECT regress.err($$INSERT INTO event_store.events (position, stream, type, data)
+                     VALUES (4611686018427387903, 'priv-1', 'T', '{}')$$);
 RESET ROLE;
 
 -- Even with UPDATE, DELETE and TRUNCATE granted, the triggers refuse.

@@ -39,6 +39,10 @@ SELECT es_head_position() = :h0 AS head_unmoved;
 COMMIT;
 SELECT es_head_position() - :h0 AS head_moved_by;
 SELECT es_head_position() = (SELECT max(position) FROM events) AS head_is_newest;
+-- The head takes a fresh snapshot: never inside a parallel plan.
+SET force_parallel_mode = on;
+SELECT es_head_position() = (SELECT max(position) FROM events) AS head_in_parallel_mode;
+RESET force_parallel_mode;
 
 -- Events appended by a plain INSERT read back the same way.
 INSERT INTO events (stream, type, data) VALUES ('read-2', 'A', '{"x": 1}'), ('read-2', 'B', '{"x": 2}');

@@ -67,6 +67,35 @@ SELECT i.version AS inserted, a.last_version AS appended
 SELECT string_agg(version || type, ' ' ORDER BY version), es_stream_version('plain-9')
   FROM es_read_stream('plain-9');
 
+-- Positions are bounded; versions start at 1.
+SELECT regress.err($$INSERT INTO events (position, stream, type, data)
+                     VALUES (9223372036854775807, 'plain-5', 'A', '{}')$$);
+SELECT regress.err($$INSERT INTO events (stream, version, type, data) VALUES ('plain-5', 0, 'A', '{}')$$);
+SELECT regress.err($$INSERT INTO events (stream, version, type, data)
+                     VALUES ('plain-5', -9223372036854775808, 'A', '{}')$$);
+
+-- Many writes to one stream in one transaction, with savepoints rolled back
+-- in between: the transaction goes straight to its own newest streams row,
+-- and forgets it when a subtransaction aborts.
+BEGIN;
+DO $$
+BEGIN
+  FOR i IN 1..2000 LOOP
+    PERFORM event_store.es_append('loop-2', i - 1, 'Tick', jsonb_build_object('i', i));
+  END LOOP;
+END $$;
+INSERT INTO events (stream, type, data) SELECT 'loop-2', 'Bulk', '{}' FROM generate_series(1, 2000);
+SAVEPOINT s1;
+SELECT last_version FROM es_append('loop-2', 4000, 'Undone', '{}');
+INSERT INTO events (stream, type, data) VALUES ('loop-2', 'Undone', '{}');
+ROLLBACK TO SAVEPOINT s1;
+SELECT last_version FROM es_append('loop-2', 4000, 'Kept', '{}');
+INSERT INTO events (stream, type, data) VALUES ('loop-2', 'Kept', '{}') RETURNING version;
+COMMIT;
+SELECT count(*), max(version), es_stream_version('loop-2'),
+       count(*) FILTER (WHERE type = 'Undone') AS undone
+  FROM events WHERE stream = 'loop-2';
+
 -- Bad rows.
 SELECT regress.stored() AS before \gset
 SELECT regress.err($$INSERT INTO events (stream, type, data) VALUES (NULL, 'A', '{}')$$);

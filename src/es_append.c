@@ -35,6 +35,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/numeric.h"
@@ -377,13 +378,15 @@ es_find_retry(const EsCatalog *cat, text *stream, EsStream *st,
 											  VARSIZE_ANY_EXHDR(stream)) == 0);
 
 			nfound++;
+			/* name the other stream only to a role that may read it */
 			if (!same_stream)
 				ereport(ERROR,
 						(errcode(ERRCODE_UNIQUE_VIOLATION),
 						 errmsg("event id %s already exists",
 								DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&evs[i].id)))),
+						 pg_class_aclcheck(cat->events, GetUserId(), ACL_SELECT) == ACLCHECK_OK ?
 						 errdetail("It is stored in stream \"%s\" at version %lld.",
-								   text_to_cstring(other), (long long) version)));
+								   text_to_cstring(other), (long long) version) : 0));
 			if (i == 0)
 			{
 				result->first_version = version;
@@ -479,7 +482,7 @@ es_insert_events(const EsCatalog *cat, text *stream, int64 first_version,
 			table_multi_insert(rel, slots, batch, cid, 0, NULL);
 
 		for (i = 0; i < batch; i++)
-			es_inserter_index(&ins, slots[i]);
+			es_inserter_index(&ins, slots[i], false);
 		done += batch;
 	}
 
@@ -525,7 +528,7 @@ es_append_events(text *stream, bool expected_any, int64 expected,
 		if (!expected_any && expected != current)
 			es_raise_wrong_version(stream, expected, current);
 		if (st.exists ?
-			es_stream_update(streams, &st, current + n) :
+			es_stream_update(streams, stream, &st, current + n) :
 			es_stream_create(cat, streams, name_index, stream, &st, current + n))
 		{
 			result->first_version = current + 1;

@@ -52,7 +52,8 @@ es_begin_srf(FunctionCallInfo fcinfo, TupleDesc *desc)
 	if (get_call_result_type(fcinfo, NULL, desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	*desc = CreateTupleDescCopy(*desc);
-	store = tuplestore_begin_heap(true, false, work_mem);
+	store = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0,
+								  false, work_mem);
 	rsinfo->returnMode = SFRM_Materialize;
 	rsinfo->setResult = store;
 	rsinfo->setDesc = *desc;

@@ -49,6 +49,7 @@
 #include "access/genam.h"
 #include "access/table.h"
 #include "access/twophase.h"
+#include "access/xlog.h"
 #include "access/xact.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
@@ -358,16 +359,25 @@ es_forget_database(Oid dbid)
 
 /*
  * Forget what we know of the database's positions: the next use reloads the
- * highest position from the events table.  Called by CREATE EXTENSION, so
- * that a restore that loads rows without the triggers is picked up.
- * Positions never go backwards within the life of the server.
+ * highest position from the events table.  Called by CREATE EXTENSION: the
+ * table is new (empty, or about to be filled by a restore, which gives its
+ * positions), so positions start again from it.
  */
 void
 es_reset_database(Oid dbid)
 {
 	EsDatabase *db = es_database_entry(dbid, true);
+	bool		held = false;
+	int			i;
 
 	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < es_shared->nslots; i++)
+		if (es_shared->slots[i].dbid == dbid &&
+			pg_atomic_read_u64(&es_shared->slots[i].min_position) != 0)
+			held = true;
+	/* a new events table: its positions start afresh, unless some are held */
+	if (!held)
+		pg_atomic_write_u64(&db->next_position, 1);
 	db->initialized = false;
 	LWLockRelease(es_shared->lock);
 }
@@ -430,7 +440,21 @@ es_my_database(const EsCatalog *cat)
 
 	if (!db->initialized)
 	{
-		int64		max_position = es_read_max_position(cat);
+		int64		max_position;
+
+		/*
+		 * A standby replays commits in commit order and knows nothing of
+		 * the positions the primary's open transactions hold: it cannot
+		 * tell a safe horizon, and the counter would be stale after
+		 * promotion.  Initialize only once recovery is over.
+		 */
+		if (RecoveryInProgress())
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the event feed cannot be read during recovery"),
+					 errdetail("A standby cannot tell whether a transaction on the primary still holds a lower position."),
+					 errhint("Read the feed from the primary; stream reads work on a standby.")));
+		max_position = es_read_max_position(cat);
 
 		LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
 		if (!db->initialized)
@@ -453,7 +477,7 @@ es_my_database(const EsCatalog *cat)
 static EsSlot *
 es_my_slot(void)
 {
-	int			procno = MyProc->pgprocno;
+	int			procno = ES_MY_PROCNO;
 
 	if (procno < 0 || procno >= es_shared->nslots)
 		elog(ERROR, "event_store: process number %d has no position slot", procno);
@@ -488,15 +512,20 @@ es_allocate_positions(const EsCatalog *cat, int64 count)
 	bool		first_in_xact = !es_holds_positions;
 	uint64		first;
 
-	Assert(count > 0);
+	Assert(count > 0 && count <= ES_MAX_APPEND_EVENTS);
+	/*
+	 * Checked before advancing; concurrent appenders may overshoot the
+	 * limit by a few batches, far below where the counter would wrap.
+	 */
+	if (pg_atomic_read_u64(&db->next_position) > (uint64) (ES_MAX_POSITION - count))
+		ereport(ERROR,
+				(errcode(ERRCODE_SEQUENCE_GENERATOR_LIMIT_EXCEEDED),
+				 errmsg("event positions are exhausted"),
+				 errdetail("Positions end at %lld.", (long long) ES_MAX_POSITION)));
 	if (first_in_xact)
 		es_publish_lower_bound(db);
 
 	first = pg_atomic_fetch_add_u64(&db->next_position, (uint64) count);
-	if (first > (uint64) (PG_INT64_MAX - count))
-		ereport(ERROR,
-				(errcode(ERRCODE_SEQUENCE_GENERATOR_LIMIT_EXCEEDED),
-				 errmsg("event positions are exhausted")));
 
 	if (first_in_xact)
 		pg_atomic_write_u64(&es_my_slot()->min_position, first);
@@ -515,10 +544,10 @@ es_claim_position(const EsCatalog *cat, int64 position)
 	EsDatabase *db = es_my_database(cat);
 	uint64		cur;
 
-	if (position < 1)
+	if (position < 1 || position > ES_MAX_POSITION)
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("position must be positive")));
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("position must be between 1 and %lld", (long long) ES_MAX_POSITION)));
 
 	if (!es_holds_positions)
 		es_publish_lower_bound(db);
@@ -564,7 +593,7 @@ es_safe_horizon(const EsCatalog *cat)
 		if (slot->dbid == db->dbid)
 			horizon = min_position;
 	}
-	return (int64) horizon;
+	return (int64) Min(horizon, (uint64) ES_MAX_POSITION + 1);
 }
 
 /*
@@ -672,14 +701,16 @@ es_release_positions(bool committed)
 		es_notifier_wake(MyEsDatabase, committed);
 }
 
+/*
+ * Backend exit with a transaction still open: it can only abort, but others'
+ * commits it held back become readable, so the notifier must look.  (This
+ * runs before the abort that would otherwise do it.)
+ */
 static void
 es_backend_exit(int code, Datum arg)
 {
 	if (es_holds_positions)
-	{
-		pg_atomic_write_u64(&es_my_slot()->min_position, 0);
-		es_holds_positions = false;
-	}
+		es_release_positions(false);
 }
 
 /*
@@ -701,7 +732,7 @@ es_notifier_attach(EsDatabase *db)
 	else
 	{
 		db->notifier_state = ES_NOTIFIER_RUNNING;
-		db->notifier_procno = MyProc->pgprocno;
+		db->notifier_procno = ES_MY_PROCNO;
 		db->notifier_pid = MyProcPid;
 		result = db->notified_upto;
 	}
@@ -713,7 +744,7 @@ void
 es_notifier_detach(EsDatabase *db)
 {
 	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
-	if (db->notifier_procno == MyProc->pgprocno)
+	if (db->notifier_procno == ES_MY_PROCNO)
 	{
 		db->notifier_state = ES_NOTIFIER_NONE;
 		db->notifier_procno = -1;

@@ -30,6 +30,12 @@
  * Positions are taken after the claim, so within a stream they follow
  * versions.
  *
+ * A transaction remembers the streams it holds (EsHeldStream): writing one
+ * again, it goes straight to its own newest row instead of through the
+ * index, which leads past every version the transaction left behind (they
+ * cannot be pruned before it ends, so a loop of appends to one stream would
+ * be quadratic).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -48,11 +54,138 @@
 #include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "event_store.h"
+
+typedef struct EsHeldStream
+{
+	uint64		hash;			/* hash key: hash of the name */
+	text	   *name;
+	ItemPointerData tid;
+	HeapTuple	tuple;
+} EsHeldStream;
+
+static MemoryContext es_held_context = NULL;
+static HTAB *es_held = NULL;
+static bool es_held_callbacks = false;
+
+static uint64
+es_name_hash(text *name)
+{
+	return hash_bytes_extended((const unsigned char *) VARDATA_ANY(name),
+							   VARSIZE_ANY_EXHDR(name), 0);
+}
+
+static bool
+es_same_name(text *a, text *b)
+{
+	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
+		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
+}
+
+/* The memory lives in TopTransactionContext: forget, or free and forget. */
+static void
+es_held_forget(bool free_it)
+{
+	if (free_it && es_held_context != NULL)
+		MemoryContextDelete(es_held_context);
+	es_held_context = NULL;
+	es_held = NULL;
+}
+
+static void
+es_held_xact_callback(XactEvent event, void *arg)
+{
+	es_held_forget(false);
+}
+
+/* the rows an aborted subtransaction wrote are gone: start afresh */
+static void
+es_held_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						 SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		es_held_forget(true);
+}
+
+static EsHeldStream *
+es_held_find(text *name)
+{
+	uint64		hash = es_name_hash(name);
+	EsHeldStream *held;
+
+	if (es_held == NULL)
+		return NULL;
+	held = hash_search(es_held, &hash, HASH_FIND, NULL);
+	return (held != NULL && es_same_name(held->name, name)) ? held : NULL;
+}
+
+/* Remember the row this transaction just wrote for the stream. */
+static void
+es_held_remember(text *name, EsStream *stream)
+{
+	uint64		hash = es_name_hash(name);
+	EsHeldStream *held;
+	bool		found;
+	MemoryContext old;
+
+	if (es_held == NULL)
+	{
+		HASHCTL		ctl;
+
+		if (!es_held_callbacks)
+		{
+			RegisterXactCallback(es_held_xact_callback, NULL);
+			RegisterSubXactCallback(es_held_subxact_callback, NULL);
+			es_held_callbacks = true;
+		}
+		es_held_context = AllocSetContextCreate(TopTransactionContext,
+												"event_store held streams",
+												ALLOCSET_DEFAULT_SIZES);
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(uint64);
+		ctl.entrysize = sizeof(EsHeldStream);
+		ctl.hcxt = es_held_context;
+		es_held = hash_create("event_store held streams", 64, &ctl,
+							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+
+	held = hash_search(es_held, &hash, HASH_ENTER, &found);
+	old = MemoryContextSwitchTo(es_held_context);
+	if (found && !es_same_name(held->name, name))
+	{
+		/* another name with the same hash: it falls back to the index */
+		pfree(held->name);
+		found = false;
+	}
+	if (!found)
+		held->name = DatumGetTextPCopy(PointerGetDatum(name));
+	else
+		heap_freetuple(held->tuple);
+	held->tuple = heap_copytuple(stream->tuple);
+	held->tid = stream->tid;
+	MemoryContextSwitchTo(old);
+}
+
+void
+es_held_drop(text *name)
+{
+	EsHeldStream *held = es_held_find(name);
+
+	if (held != NULL)
+	{
+		uint64		hash = held->hash;
+
+		pfree(held->name);
+		heap_freetuple(held->tuple);
+		(void) hash_search(es_held, &hash, HASH_REMOVE, NULL);
+	}
+}
 
 void
 es_validate_stream_name(text *name)
@@ -159,6 +292,25 @@ void
 es_stream_fetch_settled(Relation streams, Relation name_index, text *name,
 						EsStream *stream)
 {
+	EsHeldStream *held = es_held_find(name);
+
+	if (held != NULL)
+	{
+		TupleDesc	desc = RelationGetDescr(streams);
+		bool		isnull;
+
+		memset(stream, 0, sizeof(EsStream));
+		stream->exists = true;
+		stream->tuple = held->tuple;
+		stream->tid = held->tid;
+		stream->wait_xid = InvalidTransactionId;
+		stream->id = DatumGetInt64(heap_getattr(held->tuple, Anum_es_streams_id,
+												desc, &isnull));
+		stream->version = DatumGetInt64(heap_getattr(held->tuple, Anum_es_streams_version,
+													 desc, &isnull));
+		return;
+	}
+
 	for (;;)
 	{
 		CHECK_FOR_INTERRUPTS();
@@ -181,7 +333,7 @@ es_stream_is_ours(EsStream *stream)
 }
 
 static void
-es_stream_index(Relation streams, HeapTuple tuple)
+es_stream_index(Relation streams, HeapTuple tuple, bool only_summarizing)
 {
 	EsInserter	ins;
 	TupleTableSlot *slot;
@@ -189,7 +341,7 @@ es_stream_index(Relation streams, HeapTuple tuple)
 	es_inserter_open(&ins, streams);
 	slot = MakeSingleTupleTableSlot(RelationGetDescr(streams), &TTSOpsHeapTuple);
 	ExecStoreHeapTuple(tuple, slot, false);
-	es_inserter_index(&ins, slot);
+	es_inserter_index(&ins, slot, only_summarizing);
 	ExecDropSingleTupleTableSlot(slot);
 	es_inserter_close(&ins);
 }
@@ -240,7 +392,7 @@ es_stream_create(const EsCatalog *cat, Relation streams, Relation name_index,
 			values[Anum_es_streams_metadata - 1] = JsonbPGetDatum(es_empty_object());
 			tuple = heap_form_tuple(RelationGetDescr(streams), values, nulls);
 			simple_heap_insert(streams, tuple);
-			es_stream_index(streams, tuple);
+			es_stream_index(streams, tuple, false);
 
 			stream->exists = true;
 			stream->id = DatumGetInt64(values[Anum_es_streams_id - 1]);
@@ -259,7 +411,10 @@ es_stream_create(const EsCatalog *cat, Relation streams, Relation name_index,
 	PG_END_TRY();
 
 	if (created)
+	{
+		es_held_remember(name, stream);
 		CommandCounterIncrement();
+	}
 	return created;
 }
 
@@ -271,7 +426,7 @@ es_stream_create(const EsCatalog *cat, Relation streams, Relation name_index,
  * command, sees and may update the new row.
  */
 bool
-es_stream_update(Relation streams, EsStream *stream, int64 new_version)
+es_stream_update(Relation streams, text *name, EsStream *stream, int64 new_version)
 {
 	TupleDesc	desc = RelationGetDescr(streams);
 	Datum		values[Natts_es_streams];
@@ -282,23 +437,29 @@ es_stream_update(Relation streams, EsStream *stream, int64 new_version)
 	TM_FailureData tmfd;
 	LockTupleMode lockmode;
 	bool		index_it;
+	bool		only_summarizing = false;
 #if PG_VERSION_NUM >= 160000
 	TU_UpdateIndexes update_indexes;
 #endif
 
 	memset(nulls, false, sizeof(nulls));
 	memset(replace, false, sizeof(replace));
-	values[Anum_es_streams_version - 1] = Int64GetDatum(new_version);
-	replace[Anum_es_streams_version - 1] = true;
-	values[Anum_es_streams_updated_at - 1] =
-		TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	replace[Anum_es_streams_updated_at - 1] = true;
+	/* the same version only claims the row: its values stay as they are */
+	if (new_version != stream->version)
+	{
+		values[Anum_es_streams_version - 1] = Int64GetDatum(new_version);
+		replace[Anum_es_streams_version - 1] = true;
+		values[Anum_es_streams_updated_at - 1] =
+			TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+		replace[Anum_es_streams_updated_at - 1] = true;
+	}
 	tuple = heap_modify_tuple(stream->tuple, desc, values, nulls, replace);
 
 #if PG_VERSION_NUM >= 160000
 	result = heap_update(streams, &stream->tid, tuple, GetCurrentCommandId(true),
 						 InvalidSnapshot, true, &tmfd, &lockmode, &update_indexes);
 	index_it = (update_indexes != TU_None);
+	only_summarizing = (update_indexes == TU_Summarizing);
 #else
 	result = heap_update(streams, &stream->tid, tuple, GetCurrentCommandId(true),
 						 InvalidSnapshot, true, &tmfd, &lockmode);
@@ -315,16 +476,16 @@ es_stream_update(Relation streams, EsStream *stream, int64 new_version)
 			return false;
 		default:
 			elog(ERROR, "unexpected result %d updating the row of stream \"%s\"",
-				 (int) result, text_to_cstring(DatumGetTextPP(
-					 heap_getattr(stream->tuple, Anum_es_streams_name, desc, &nulls[0]))));
+				 (int) result, text_to_cstring(name));
 	}
 
 	if (index_it)
-		es_stream_index(streams, tuple);
+		es_stream_index(streams, tuple, only_summarizing);
 
 	stream->version = new_version;
 	stream->tid = tuple->t_self;
 	stream->tuple = tuple;
+	es_held_remember(name, stream);
 
 	CommandCounterIncrement();
 	return true;

@@ -6,10 +6,10 @@
  * es_events_before_insert numbers a plain INSERT INTO event_store.events
  * exactly like es_append: it claims the stream, checks a given version
  * (or assigns the next one), and takes a position from the register (or
- * claims a given one that is not below the next free position).
- * es_events_after_insert then moves the stream's row, for the rows that
- * were really inserted.  So versions stay 1..N without gap or duplicate
- * under any mix of writers.
+ * claims a given one, for the table owner only, that is not below the next
+ * free position).  es_events_after_statement then moves the streams' rows
+ * for the rows that were really inserted, once per stream and statement.
+ * So versions stay 1..N without gap or duplicate under any mix of writers.
  *
  * es_refuse_change refuses UPDATE, DELETE and TRUNCATE of events, and of
  * streams, whose rows only the extension's functions maintain.  Those
@@ -29,6 +29,10 @@
 #include "commands/trigger.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "common/hashfn.h"
+#include "utils/hsearch.h"
+#include "utils/tuplestore.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/memutils.h"
@@ -99,6 +103,11 @@ es_trigger_data(FunctionCallInfo fcinfo, TriggerEvent when, TriggerEvent level,
 				 errmsg("%s must be fired %s INSERT%s", function,
 						when == TRIGGER_EVENT_BEFORE ? "before" : "after",
 						level == TRIGGER_EVENT_ROW ? " for each row" : "")));
+	if (RelationGetRelid(trigdata->tg_relation) != es_catalog()->events)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s only works on table \"%s.events\"", function,
+						ES_SCHEMA_NAME)));
 	return trigdata;
 }
 
@@ -158,7 +167,7 @@ es_claim_stream(const EsCatalog *cat, text *stream)
 			break;
 		if (st.exists)
 		{
-			if (es_stream_update(streams, &st, st.version))
+			if (es_stream_update(streams, stream, &st, st.version))
 				break;
 		}
 		else if (es_stream_create(cat, streams, name_index, stream, &st, 0))
@@ -195,11 +204,6 @@ es_events_before_insert(PG_FUNCTION_ARGS)
 	int64		position;
 
 	cat = es_catalog();
-	if (RelationGetRelid(trigdata->tg_relation) != cat->events)
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("es_events_before_insert only numbers rows of \"%s.events\"",
-						ES_SCHEMA_NAME)));
 
 	desc = RelationGetDescr(trigdata->tg_relation);
 	tuple = trigdata->tg_trigtuple;
@@ -210,6 +214,12 @@ es_events_before_insert(PG_FUNCTION_ARGS)
 	es_require_not_null(nulls, Anum_es_events_data, "data");
 	es_require_not_null(nulls, Anum_es_events_event_id, "event_id");
 	es_require_not_null(nulls, Anum_es_events_schema_version, "schema_version");
+	if (!nulls[Anum_es_events_version - 1] &&
+		DatumGetInt64(values[Anum_es_events_version - 1]) < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("version must be at least 1"),
+				 errhint("Leave the version column out and the next one is assigned.")));
 	if (DatumGetInt32(values[Anum_es_events_schema_version - 1]) < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
@@ -262,6 +272,17 @@ es_events_before_insert(PG_FUNCTION_ARGS)
 		position = es_allocate_positions(cat, 1);
 	else
 	{
+		/*
+		 * Only the owner (a restore) may give positions: a position far
+		 * ahead would push every later event there.
+		 */
+		if (!has_privs_of_role(GetUserId(),
+							   trigdata->tg_relation->rd_rel->relowner))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("only the owner of \"%s.events\" may give positions",
+							ES_SCHEMA_NAME),
+					 errhint("Leave the position column out and it is assigned.")));
 		position = DatumGetInt64(values[Anum_es_events_position - 1]);
 		es_claim_position(cat, position);
 	}
@@ -278,74 +299,115 @@ es_events_before_insert(PG_FUNCTION_ARGS)
 }
 
 /*
- * After a row is inserted: move the stream's row up to the row's version.
- * The BEFORE trigger claimed the stream, so this transaction holds it.  A
- * row restored under a streams row that already counts it (the streams
- * table is restored first) leaves the version alone.
+ * Move the stream's row up to version, unless it is there already.  This
+ * transaction holds the stream (the BEFORE trigger claimed it).
  */
-PG_FUNCTION_INFO_V1(es_events_after_insert);
-Datum
-es_events_after_insert(PG_FUNCTION_ARGS)
+static void
+es_stream_move_up(const EsCatalog *cat, Relation streams, Relation name_index,
+				  text *stream, int64 version)
 {
-	TriggerData *trigdata = es_trigger_data(fcinfo, TRIGGER_EVENT_AFTER,
-											TRIGGER_EVENT_ROW,
-											"es_events_after_insert");
-	const EsCatalog *cat;
-	TupleDesc	desc;
-	bool		isnull;
-	text	   *stream;
-	int64		version;
-	Relation	streams;
-	Relation	name_index;
 	EsStream	st;
 
-	cat = es_catalog();
-	desc = RelationGetDescr(trigdata->tg_relation);
-	stream = DatumGetTextPP(heap_getattr(trigdata->tg_trigtuple, Anum_es_events_stream,
-										 desc, &isnull));
-	version = DatumGetInt64(heap_getattr(trigdata->tg_trigtuple, Anum_es_events_version,
-										 desc, &isnull));
-
-	streams = table_open(cat->streams, RowExclusiveLock);
-	name_index = index_open(cat->streams_name, AccessShareLock);
 	for (;;)
 	{
 		es_stream_fetch_settled(streams, name_index, stream, &st);
 		if (st.exists && st.version >= version)
-			break;
+			return;
 		if (st.exists ?
-			es_stream_update(streams, &st, version) :
+			es_stream_update(streams, stream, &st, version) :
 			es_stream_create(cat, streams, name_index, stream, &st, version))
-			break;
+			return;
 	}
-	index_close(name_index, AccessShareLock);
-	table_close(streams, RowExclusiveLock);
-
-	return PointerGetDatum(NULL);
 }
 
+/* highest version inserted per stream by a statement */
+typedef struct EsInsertedMax
+{
+	uint64		hash;			/* hash key */
+	text	   *stream;
+	int64		version;
+} EsInsertedMax;
+
 /*
- * After each INSERT statement: drop the streams rows this transaction's
- * numbering trigger created that got no event.  The rows are ours (we
- * created them), so nobody else can be writing them.
+ * After each INSERT statement (REFERENCING NEW TABLE): move each stream's
+ * row up to the highest version the statement inserted, once per stream,
+ * and drop the rows the numbering trigger created for streams that got no
+ * event (a row skipped by ON CONFLICT DO NOTHING).  The BEFORE trigger
+ * claimed those streams, so this transaction holds them.  A row restored
+ * under a streams row that already counts it (the streams table is
+ * restored first) leaves the version alone.
  */
 PG_FUNCTION_INFO_V1(es_events_after_statement);
 Datum
 es_events_after_statement(PG_FUNCTION_ARGS)
 {
-	const EsCatalog *cat;
+	TriggerData *trigdata = es_trigger_data(fcinfo, TRIGGER_EVENT_AFTER, 0,
+											"es_events_after_statement");
+	const EsCatalog *cat = es_catalog();
+	Tuplestorestate *inserted = trigdata->tg_newtable;
 	Relation	streams;
 	Relation	name_index;
 	ListCell   *lc;
 
-	(void) es_trigger_data(fcinfo, TRIGGER_EVENT_AFTER, 0,
-						   "es_events_after_statement");
-	if (es_created_streams == NIL)
+	if ((inserted == NULL || tuplestore_tuple_count(inserted) == 0) &&
+		es_created_streams == NIL)
 		return PointerGetDatum(NULL);
 
-	cat = es_catalog();
 	streams = table_open(cat->streams, RowExclusiveLock);
 	name_index = index_open(cat->streams_name, AccessShareLock);
+
+	if (inserted != NULL && tuplestore_tuple_count(inserted) > 0)
+	{
+		TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+		TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+		HASHCTL		ctl;
+		HTAB	   *maxima;
+		HASH_SEQ_STATUS seq;
+		EsInsertedMax *entry;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(uint64);
+		ctl.entrysize = sizeof(EsInsertedMax);
+		ctl.hcxt = CurrentMemoryContext;
+		maxima = hash_create("event_store inserted streams", 64, &ctl,
+							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+		tuplestore_rescan(inserted);
+		while (tuplestore_gettupleslot(inserted, true, false, slot))
+		{
+			bool		isnull;
+			text	   *stream = DatumGetTextPP(slot_getattr(slot, Anum_es_events_stream, &isnull));
+			int64		version = DatumGetInt64(slot_getattr(slot, Anum_es_events_version, &isnull));
+			uint64		hash = hash_bytes_extended((const unsigned char *) VARDATA_ANY(stream),
+												   VARSIZE_ANY_EXHDR(stream), 0);
+			bool		found;
+
+			entry = hash_search(maxima, &hash, HASH_ENTER, &found);
+			if (found &&
+				(VARSIZE_ANY_EXHDR(entry->stream) != VARSIZE_ANY_EXHDR(stream) ||
+				 memcmp(VARDATA_ANY(entry->stream), VARDATA_ANY(stream),
+						VARSIZE_ANY_EXHDR(stream)) != 0))
+			{
+				/* another name with the same hash: move this one now */
+				es_stream_move_up(cat, streams, name_index, stream, version);
+				continue;
+			}
+			if (!found)
+			{
+				entry->stream = DatumGetTextPCopy(PointerGetDatum(stream));
+				entry->version = version;
+			}
+			else if (version > entry->version)
+				entry->version = version;
+		}
+		ExecDropSingleTupleTableSlot(slot);
+
+		hash_seq_init(&seq, maxima);
+		while ((entry = hash_seq_search(&seq)) != NULL)
+			es_stream_move_up(cat, streams, name_index, entry->stream, entry->version);
+		hash_destroy(maxima);
+	}
+
 	foreach(lc, es_created_streams)
 	{
 		text	   *stream = (text *) lfirst(lc);
@@ -356,12 +418,14 @@ es_events_after_statement(PG_FUNCTION_ARGS)
 			es_max_stored_version(cat, stream) == 0)
 		{
 			simple_heap_delete(streams, &st.tid);
+			es_held_drop(stream);
 			CommandCounterIncrement();
 		}
 	}
+	es_created_streams = NIL;	/* the list lives until the transaction ends */
+
 	index_close(name_index, AccessShareLock);
 	table_close(streams, RowExclusiveLock);
-	es_created_streams = NIL;	/* the list lives until the transaction ends */
 	return PointerGetDatum(NULL);
 }
 

@@ -61,8 +61,12 @@ es_inserter_open(EsInserter *ins, Relation rel)
 	ExecOpenIndices(ins->rri, false);
 }
 
+/*
+ * Insert the index entries of the row in slot.  only_summarizing: the row
+ * is a heap-only update that still needs summarizing (BRIN) entries (16+).
+ */
 void
-es_inserter_index(EsInserter *ins, TupleTableSlot *slot)
+es_inserter_index(EsInserter *ins, TupleTableSlot *slot, bool only_summarizing)
 {
 	List	   *recheck;
 
@@ -70,10 +74,15 @@ es_inserter_index(EsInserter *ins, TupleTableSlot *slot)
 		return;
 #if PG_VERSION_NUM >= 160000
 	recheck = ExecInsertIndexTuples(ins->rri, slot, ins->estate,
-									false, false, NULL, NIL, false);
-#else
+									false, false, NULL, NIL, only_summarizing);
+#elif PG_VERSION_NUM >= 140000
+	Assert(!only_summarizing);
 	recheck = ExecInsertIndexTuples(ins->rri, slot, ins->estate,
 									false, false, NULL, NIL);
+#else
+	Assert(!only_summarizing);
+	ins->estate->es_result_relation_info = ins->rri;
+	recheck = ExecInsertIndexTuples(slot, ins->estate, false, NULL, NIL);
 #endif
 	if (recheck != NIL)
 		ereport(ERROR,

@@ -59,6 +59,15 @@
 #define ES_MAX_STREAM_NAME_BYTES	1000
 #define ES_MAX_TYPE_BYTES			500
 #define ES_MAX_APPEND_EVENTS		10000
+/* positions run from 1 to this (far below where the counter would wrap) */
+#define ES_MAX_POSITION				(PG_INT64_MAX / 2)
+
+/* this process's index in the PGPROC array */
+#if PG_VERSION_NUM >= 170000
+#define ES_MY_PROCNO		MyProcNumber
+#else
+#define ES_MY_PROCNO		(MyProc->pgprocno)
+#endif
 
 /*
  * SQLSTATE of a wrong expected version: class V0 is event_store's own
@@ -141,7 +150,9 @@ extern bool es_stream_is_ours(EsStream *stream);
 extern bool es_stream_create(const EsCatalog *cat, Relation streams,
 							 Relation name_index, text *name, EsStream *stream,
 							 int64 version);
-extern bool es_stream_update(Relation streams, EsStream *stream, int64 new_version);
+extern bool es_stream_update(Relation streams, text *name, EsStream *stream,
+							 int64 new_version);
+extern void es_held_drop(text *name);
 extern void es_raise_wrong_version(text *name, int64 expected, int64 actual);
 
 /* es_trigger.c */
@@ -176,7 +187,8 @@ typedef struct EsInserter
 
 extern void es_generate_uuid(pg_uuid_t *uuid);
 extern void es_inserter_open(EsInserter *ins, Relation rel);
-extern void es_inserter_index(EsInserter *ins, TupleTableSlot *slot);
+extern void es_inserter_index(EsInserter *ins, TupleTableSlot *slot,
+							  bool only_summarizing);
 extern void es_inserter_close(EsInserter *ins);
 extern Jsonb *es_empty_object(void);
 

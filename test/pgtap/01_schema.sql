@@ -3,7 +3,7 @@
 -- (src/event_store.h, src/es_catalog.c), so their exact shape is part of the
 -- contract and any drift must fail here first.
 BEGIN;
-SELECT plan(138);
+SELECT plan(135);
 
 -- Extension and schema -------------------------------------------------------
 
@@ -20,8 +20,7 @@ SELECT results_eq(
           AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'event_store')
           AND deptype = 'e'
         ORDER BY 1 $$,
-    $$ VALUES ('function event_store._es_events_after_insert()'),
-              ('function event_store._es_events_after_statement()'),
+    $$ VALUES ('function event_store._es_events_after_statement()'),
               ('function event_store._es_events_before_insert()'),
               ('function event_store._es_install()'),
               ('function event_store._es_refuse_change()'),
@@ -194,13 +193,11 @@ SELECT index_is_type('event_store', 'events', 'events_stream_version_key', 'btre
 -- Triggers --------------------------------------------------------------------
 
 SELECT triggers_are('event_store', 'events',
-                    ARRAY['events_number', 'events_count', 'events_tidy', 'events_immutable']);
+                    ARRAY['events_number', 'events_count', 'events_immutable']);
 SELECT triggers_are('event_store', 'streams', ARRAY['streams_maintained']);
 SELECT trigger_is('event_store', 'events', 'events_number',
                   'event_store', '_es_events_before_insert');
 SELECT trigger_is('event_store', 'events', 'events_count',
-                  'event_store', '_es_events_after_insert');
-SELECT trigger_is('event_store', 'events', 'events_tidy',
                   'event_store', '_es_events_after_statement');
 SELECT trigger_is('event_store', 'events', 'events_immutable',
                   'event_store', '_es_refuse_change');
@@ -212,10 +209,9 @@ SELECT results_eq(
         WHERE tgrelid IN ('event_store.events'::regclass, 'event_store.streams'::regclass)
           AND NOT tgisinternal
         ORDER BY 1 $$,
-    $$ VALUES ('events_count', 'CREATE TRIGGER events_count AFTER INSERT ON event_store.events FOR EACH ROW EXECUTE FUNCTION event_store._es_events_after_insert()'),
+    $$ VALUES ('events_count', 'CREATE TRIGGER events_count AFTER INSERT ON event_store.events REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_events_after_statement()'),
               ('events_immutable', 'CREATE TRIGGER events_immutable BEFORE DELETE OR UPDATE OR TRUNCATE ON event_store.events FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_refuse_change()'),
               ('events_number', 'CREATE TRIGGER events_number BEFORE INSERT ON event_store.events FOR EACH ROW EXECUTE FUNCTION event_store._es_events_before_insert()'),
-              ('events_tidy', 'CREATE TRIGGER events_tidy AFTER INSERT ON event_store.events FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_events_after_statement()'),
               ('streams_maintained', 'CREATE TRIGGER streams_maintained BEFORE DELETE OR UPDATE OR TRUNCATE ON event_store.streams FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_refuse_change()') $$,
     'trigger timing, events and level');
 SELECT results_eq(
@@ -225,7 +221,7 @@ SELECT results_eq(
           AND NOT tgisinternal
         ORDER BY 1 $$,
     $$ VALUES ('events_count', 'O'), ('events_immutable', 'A'), ('events_number', 'O'),
-              ('events_tidy', 'O'), ('streams_maintained', 'A') $$,
+              ('streams_maintained', 'A') $$,
     'the immutability triggers are ENABLE ALWAYS (fire under session_replication_role = replica)');
 
 -- Composite types -------------------------------------------------------------
@@ -266,14 +262,14 @@ SELECT results_eq(
 -- Functions -------------------------------------------------------------------
 
 SELECT functions_are('event_store', ARRAY[
-    '_es_install', '_es_events_before_insert', '_es_events_after_insert',
-    '_es_events_after_statement', '_es_refuse_change',
+    '_es_install', '_es_events_before_insert', '_es_events_after_statement',
+    '_es_refuse_change',
     'es_uuid_v7', 'es_category', 'es_append', 'es_read_stream',
     'es_stream_version', 'es_head_position']);
 SELECT is(
     (SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'event_store'::regnamespace),
-    12,
-    'exactly 12 functions (two forms of es_append)');
+    11,
+    'exactly 11 functions (two forms of es_append)');
 
 SELECT has_function('event_store', '_es_install', ARRAY[]::name[]);
 SELECT has_function('event_store', 'es_uuid_v7', ARRAY[]::name[]);
@@ -285,7 +281,6 @@ SELECT has_function('event_store', 'es_read_stream', ARRAY['text', 'bigint', 'bi
 SELECT has_function('event_store', 'es_stream_version', ARRAY['text']);
 SELECT has_function('event_store', 'es_head_position', ARRAY[]::name[]);
 SELECT has_function('event_store', '_es_events_before_insert', ARRAY[]::name[]);
-SELECT has_function('event_store', '_es_events_after_insert', ARRAY[]::name[]);
 SELECT has_function('event_store', '_es_events_after_statement', ARRAY[]::name[]);
 SELECT has_function('event_store', '_es_refuse_change', ARRAY[]::name[]);
 
@@ -302,7 +297,6 @@ SELECT function_returns('event_store', 'es_read_stream', ARRAY['text', 'bigint',
 SELECT function_returns('event_store', 'es_stream_version', ARRAY['text'], 'bigint');
 SELECT function_returns('event_store', 'es_head_position', ARRAY[]::name[], 'bigint');
 SELECT function_returns('event_store', '_es_events_before_insert', ARRAY[]::name[], 'trigger');
-SELECT function_returns('event_store', '_es_events_after_insert', ARRAY[]::name[], 'trigger');
 SELECT function_returns('event_store', '_es_events_after_statement', ARRAY[]::name[], 'trigger');
 SELECT function_returns('event_store', '_es_refuse_change', ARRAY[]::name[], 'trigger');
 
@@ -332,15 +326,14 @@ SELECT results_eq(
          FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
         WHERE p.pronamespace = 'event_store'::regnamespace
         ORDER BY 1 $$,
-    $$ VALUES ('event_store._es_events_after_insert()', 'c', 'u', false, false),
-              ('event_store._es_events_after_statement()', 'c', 'u', false, false),
+    $$ VALUES ('event_store._es_events_after_statement()', 'c', 'u', false, false),
               ('event_store._es_events_before_insert()', 'c', 'u', false, false),
               ('event_store._es_install()', 'c', 'u', false, false),
               ('event_store._es_refuse_change()', 'c', 'u', false, false),
               ('event_store.es_append(text,bigint,jsonb)', 'c', 'u', false, false),
               ('event_store.es_append(text,bigint,text,jsonb,jsonb,uuid,integer)', 'c', 'u', false, false),
               ('event_store.es_category(text)', 'c', 's', false, false),
-              ('event_store.es_head_position()', 'c', 's', false, false),
+              ('event_store.es_head_position()', 'c', 'u', false, false),
               ('event_store.es_read_stream(text,bigint,bigint,boolean)', 'c', 's', false, true),
               ('event_store.es_stream_version(text)', 'c', 's', false, false),
               ('event_store.es_uuid_v7()', 'c', 's', false, false) $$,
@@ -413,8 +406,7 @@ SELECT results_eq(
          FROM pg_proc p
         WHERE p.pronamespace = 'event_store'::regnamespace
         ORDER BY 1 $$,
-    $$ VALUES ('event_store._es_events_after_insert()', false),
-              ('event_store._es_events_after_statement()', false),
+    $$ VALUES ('event_store._es_events_after_statement()', false),
               ('event_store._es_events_before_insert()', false),
               ('event_store._es_install()', false),
               ('event_store._es_refuse_change()', false),
