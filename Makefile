@@ -3,17 +3,17 @@ EXTENSION    = event_store
 EXTVERSION   = 0.1.0
 MODULE_big   = event_store
 OBJS         = src/event_store.o src/es_catalog.o src/es_shmem.o src/es_stream.o \
-               src/es_append.o src/es_read.o src/es_trigger.o src/es_notify.o \
+               src/es_append.o src/es_read.o src/es_feed.o src/es_trigger.o src/es_notify.o \
                src/es_util.o
 DATA         = event_store--$(EXTVERSION).sql
 PGFILEDESC   = "event_store - PostgreSQL as an event store"
 
 # pg_regress (sql/, expected/); the server must preload the library.
-REGRESS      = setup append read triggers errors atomicity privileges
+REGRESS      = setup append read feed triggers errors atomicity privileges
 REGRESS_OPTS = --inputdir=.
 
 # pg_isolation_regress (test/specs, test/expected)
-ISOLATION      = append_conflict append_vs_insert conflict_after_rollback
+ISOLATION      = append_conflict append_vs_insert conflict_after_rollback feed_gap_safe
 ISOLATION_OPTS = --inputdir=test
 
 # TAP tests (PostgreSQL::Test::Cluster)
@@ -37,3 +37,6 @@ endif
 # print a variable (used by scripts/test.sh): make -s print-REGRESS
 print-%:
 	@echo $($*)
+
+# PGXS tracks no header dependencies: every object depends on the one header.
+$(OBJS): src/event_store.h

@@ -65,6 +65,12 @@ CREATE TABLE event_store.events (
     CONSTRAINT events_schema_version_check CHECK (schema_version >= 1)
 );
 
+-- The feed's filters: by type, and by category (the stream name up to the
+-- first "-"), each in position order.
+CREATE INDEX events_type_position ON event_store.events (type, position);
+CREATE INDEX events_category_position
+    ON event_store.events ((event_store.es_category(stream)) COLLATE "C", position);
+
 COMMENT ON TABLE event_store.events IS 'The log: immutable events, in position order';
 COMMENT ON COLUMN event_store.events.position IS 'Place in the database-wide log; increases in the order events become readable';
 COMMENT ON COLUMN event_store.events.stream IS 'Name of the stream the event belongs to';
@@ -97,12 +103,25 @@ CREATE TYPE event_store.es_append_result AS (
     last_position   bigint
 );
 
+CREATE TABLE event_store.checkpoints (
+    consumer    text COLLATE "C" NOT NULL,
+    position    bigint NOT NULL,
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT checkpoints_pkey PRIMARY KEY (consumer),
+    CONSTRAINT checkpoints_position_check CHECK (position >= 0)
+);
+COMMENT ON TABLE event_store.checkpoints IS 'The last position each feed consumer has processed';
+COMMENT ON COLUMN event_store.checkpoints.consumer IS 'Name of the consumer (a projection, a subscriber)';
+COMMENT ON COLUMN event_store.checkpoints.position IS 'Position of the last event the consumer processed; 0 for none';
+COMMENT ON COLUMN event_store.checkpoints.updated_at IS 'Start of the transaction that last saved it';
+
 -- pg_dump keeps the rows of these tables.  Events are dumped in position
 -- order, so that a restore through the numbering trigger sees every stream's
 -- versions in order.
 SELECT pg_catalog.pg_extension_config_dump('event_store.streams', '');
 SELECT pg_catalog.pg_extension_config_dump('event_store.streams_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('event_store.events', 'ORDER BY position');
+SELECT pg_catalog.pg_extension_config_dump('event_store.checkpoints', '');
 
 -- Appending -----------------------------------------------------------------
 
@@ -162,6 +181,173 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION event_store.es_head_position() IS
     'Position of the newest event a feed reader may see now; 0 if none';
 
+-- The feed ------------------------------------------------------------------
+-- Gap-safe: never returns a position while a transaction that may still
+-- commit a lower one is open.  PARALLEL UNSAFE: a fresh snapshot each.
+
+CREATE FUNCTION event_store.es_read_all(
+    after_position bigint DEFAULT 0,
+    max_count bigint DEFAULT 1000,
+    types text[] DEFAULT NULL)
+RETURNS SETOF event_store.es_event
+AS 'MODULE_PATHNAME', 'es_read_all'
+LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1000;
+
+COMMENT ON FUNCTION event_store.es_read_all(bigint, bigint, text[]) IS
+    'Events after a position, in position order, gap-safe; optionally only some types';
+
+CREATE FUNCTION event_store.es_read_category(
+    category text,
+    after_position bigint DEFAULT 0,
+    max_count bigint DEFAULT 1000,
+    consumer_member integer DEFAULT 0,
+    consumer_size integer DEFAULT 1)
+RETURNS SETOF event_store.es_event
+AS 'MODULE_PATHNAME', 'es_read_category'
+LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1000;
+
+COMMENT ON FUNCTION event_store.es_read_category(text, bigint, bigint, integer, integer) IS
+    'Events of a category after a position, gap-safe; a consumer group member gets its share of the streams';
+
+CREATE FUNCTION event_store.es_consumer_member(stream text, consumer_size integer)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'es_consumer_member'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION event_store.es_consumer_member(text, integer) IS
+    'The member of a consumer group of consumer_size that reads the stream: FNV-1a 64 of the name, modulo the size';
+
+-- Checkpoints ---------------------------------------------------------------
+
+CREATE FUNCTION event_store._es_check_consumer(consumer text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF consumer IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'consumer must not be null';
+  ELSIF consumer = '' THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'consumer must not be empty';
+  ELSIF octet_length(consumer) > 200 THEN
+    RAISE EXCEPTION USING ERRCODE = '54000', MESSAGE = 'consumer name is too long',
+      DETAIL = format('The name has %s bytes; the limit is 200 bytes.', octet_length(consumer));
+  END IF;
+END $$;
+
+CREATE FUNCTION event_store._es_check_position(value bigint) RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF value IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'position must not be null';
+  ELSIF value < 0 THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'position must not be negative';
+  END IF;
+END $$;
+
+-- Save a consumer's checkpoint; it never moves backwards (V0002).  With
+-- expected_position, only if the stored checkpoint is still there (V0003
+-- otherwise): two instances of one projection cannot both apply a page.
+CREATE FUNCTION event_store.es_checkpoint_save(
+    consumer text,
+    "position" bigint,
+    expected_position bigint DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  stored bigint;
+BEGIN
+  PERFORM event_store._es_check_consumer(consumer);
+  PERFORM event_store._es_check_position(position);
+  IF expected_position IS NOT NULL THEN
+    PERFORM event_store._es_check_position(expected_position);
+  END IF;
+
+  SELECT c.position INTO stored FROM event_store.checkpoints c
+   WHERE c.consumer = es_checkpoint_save.consumer FOR UPDATE;
+  IF expected_position IS NOT NULL AND coalesce(stored, 0) <> expected_position THEN
+    RAISE EXCEPTION USING ERRCODE = 'V0003',
+      MESSAGE = format('checkpoint of consumer "%s" has moved', consumer),
+      DETAIL = format('Expected position %s, found %s.', expected_position, coalesce(stored, 0)),
+      HINT = 'Another instance of this consumer saved it; roll back and read again from the checkpoint.';
+  END IF;
+  IF position < coalesce(stored, 0) THEN
+    RAISE EXCEPTION USING ERRCODE = 'V0002',
+      MESSAGE = format('checkpoint of consumer "%s" cannot move backwards', consumer),
+      DETAIL = format('It is at position %s; %s is below.', stored, position),
+      HINT = 'Use es_checkpoint_reset to replay from an earlier position.';
+  END IF;
+
+  IF stored IS NULL THEN
+    INSERT INTO event_store.checkpoints AS c (consumer, position)
+    VALUES (consumer, position)
+    ON CONFLICT ON CONSTRAINT checkpoints_pkey DO UPDATE
+      SET position = excluded.position, updated_at = now()
+      WHERE c.position <= excluded.position AND expected_position IS NULL
+    RETURNING c.position INTO stored;
+    IF stored IS NULL THEN
+      -- created concurrently, and ahead of us or expected to be absent
+      RAISE EXCEPTION USING ERRCODE = 'V0003',
+        MESSAGE = format('checkpoint of consumer "%s" has moved', consumer),
+        HINT = 'Another instance of this consumer saved it; roll back and read again from the checkpoint.';
+    END IF;
+  ELSE
+    UPDATE event_store.checkpoints c SET position = es_checkpoint_save.position, updated_at = now()
+     WHERE c.consumer = es_checkpoint_save.consumer;
+    stored := position;
+  END IF;
+  RETURN stored;
+END $$;
+
+COMMENT ON FUNCTION event_store.es_checkpoint_save(text, bigint, bigint) IS
+    'Save the last position a consumer processed; never backwards; optionally only if still at expected_position';
+
+CREATE FUNCTION event_store.es_checkpoint_get(consumer text)
+RETURNS bigint
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  stored bigint;
+BEGIN
+  PERFORM event_store._es_check_consumer(consumer);
+  SELECT c.position INTO stored FROM event_store.checkpoints c
+   WHERE c.consumer = es_checkpoint_get.consumer;
+  RETURN coalesce(stored, 0);
+END $$;
+
+COMMENT ON FUNCTION event_store.es_checkpoint_get(text) IS
+    'The checkpoint of a consumer; 0 when it has none';
+
+CREATE FUNCTION event_store.es_checkpoint_reset(consumer text, "position" bigint DEFAULT 0)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM event_store._es_check_consumer(consumer);
+  PERFORM event_store._es_check_position(position);
+  UPDATE event_store.checkpoints c SET position = es_checkpoint_reset.position, updated_at = now()
+   WHERE c.consumer = es_checkpoint_reset.consumer;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = '42704',
+      MESSAGE = format('consumer "%s" has no checkpoint', consumer),
+      HINT = 'es_checkpoint_save creates it.';
+  END IF;
+  RETURN position;
+END $$;
+
+COMMENT ON FUNCTION event_store.es_checkpoint_reset(text, bigint) IS
+    'Move a consumer''s checkpoint to any position (backwards for a replay)';
+
+-- Every consumer with its checkpoint, the feed head and how far behind it is.
+CREATE VIEW event_store.es_consumers AS
+SELECT c.consumer,
+       c.position,
+       h.head,
+       greatest(h.head - c.position, 0) AS lag_positions,
+       (SELECT count(*) FROM event_store.events e
+         WHERE e.position > c.position AND e.position <= h.head) AS lag_events,
+       c.updated_at
+  FROM event_store.checkpoints c
+ CROSS JOIN (SELECT event_store.es_head_position() AS head) h;
+
+COMMENT ON VIEW event_store.es_consumers IS
+    'Consumers with their checkpoint, the feed head, and their lag in positions and in events';
+
 -- Triggers ------------------------------------------------------------------
 
 CREATE FUNCTION event_store._es_events_before_insert() RETURNS trigger
@@ -201,5 +387,6 @@ ALTER TABLE event_store.streams ENABLE ALWAYS TRIGGER streams_maintained;
 -- The functions check table privileges themselves: INSERT on events to
 -- append, SELECT on events (and streams) to read.  Grant them per role; see
 -- the README.
-REVOKE ALL ON TABLE event_store.events, event_store.streams FROM PUBLIC;
+REVOKE ALL ON TABLE event_store.events, event_store.streams, event_store.checkpoints,
+    event_store.es_consumers FROM PUBLIC;
 GRANT USAGE ON SCHEMA event_store TO PUBLIC;

@@ -157,6 +157,8 @@ es_catalog_if_installed(void)
 	cat.events_pkey = es_relid("events_pkey", cat.namespace);
 	cat.events_stream_version = es_relid("events_stream_version_key", cat.namespace);
 	cat.events_event_id = es_relid("events_event_id_key", cat.namespace);
+	cat.events_type_position = es_relid("events_type_position", cat.namespace);
+	cat.events_category_position = es_relid("events_category_position", cat.namespace);
 	cat.streams_pkey = es_relid("streams_pkey", cat.namespace);
 	cat.streams_name = es_relid("streams_name_key", cat.namespace);
 	cat.streams_id_seq = es_relid("streams_id_seq", cat.namespace);
@@ -165,6 +167,7 @@ es_catalog_if_installed(void)
 									 ObjectIdGetDatum(cat.namespace));
 	if (!OidIsValid(cat.events_pkey) || !OidIsValid(cat.events_stream_version) ||
 		!OidIsValid(cat.events_event_id) || !OidIsValid(cat.streams_pkey) ||
+		!OidIsValid(cat.events_type_position) || !OidIsValid(cat.events_category_position) ||
 		!OidIsValid(cat.streams_name) || !OidIsValid(cat.streams_id_seq) ||
 		!OidIsValid(cat.event_type))
 		ereport(ERROR,

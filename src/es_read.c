@@ -32,7 +32,7 @@
  * and the result descriptor.  (InitMaterializedSRF() exists from 15 on;
  * this is the same, for every supported version.)
  */
-static Tuplestorestate *
+Tuplestorestate *
 es_begin_srf(FunctionCallInfo fcinfo, TupleDesc *desc)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
@@ -65,7 +65,7 @@ es_begin_srf(FunctionCallInfo fcinfo, TupleDesc *desc)
  * es_event has the columns of the events table, in the same order, so that
  * a stored row is returned as it is.  Refuse a type that drifted.
  */
-static void
+void
 es_check_event_desc(TupleDesc result, Relation rel)
 {
 	TupleDesc	table = RelationGetDescr(rel);

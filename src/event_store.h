@@ -26,6 +26,7 @@
 #include "storage/itemptr.h"
 #include "utils/jsonb.h"
 #include "utils/relcache.h"
+#include "utils/tuplestore.h"
 #include "utils/uuid.h"
 
 #define ES_SCHEMA_NAME			"event_store"
@@ -59,6 +60,11 @@
 #define ES_MAX_STREAM_NAME_BYTES	1000
 #define ES_MAX_TYPE_BYTES			500
 #define ES_MAX_APPEND_EVENTS		10000
+/* feed reads: rows per call, types per filter, members per consumer group */
+#define ES_MAX_FEED_COUNT			10000
+#define ES_MAX_FEED_TYPES			100
+#define ES_MAX_CONSUMER_SIZE		1024
+
 /* positions run from 1 to this (far below where the counter would wrap) */
 #define ES_MAX_POSITION				(PG_INT64_MAX / 2)
 
@@ -94,6 +100,8 @@ typedef struct EsCatalog
 	Oid			events_pkey;		/* (position) */
 	Oid			events_stream_version;	/* (stream, version) */
 	Oid			events_event_id;	/* (event_id) */
+	Oid			events_type_position;	/* (type, position) */
+	Oid			events_category_position;	/* (es_category(stream), position) */
 	Oid			streams;
 	Oid			streams_pkey;		/* (id) */
 	Oid			streams_name;		/* (name) */
@@ -163,6 +171,8 @@ extern int64 es_max_stored_version(const EsCatalog *cat, text *stream);
 
 /* es_read.c */
 extern int64 es_readable_head(const EsCatalog *cat);
+extern Tuplestorestate *es_begin_srf(FunctionCallInfo fcinfo, TupleDesc *desc);
+extern void es_check_event_desc(TupleDesc result, Relation rel);
 
 /* es_append.c */
 typedef struct EsNewEvent

@@ -1,0 +1,408 @@
+/*-------------------------------------------------------------------------
+ *
+ * es_feed.c
+ *	  The gap-safe feed: es_read_all, es_read_category and consumer groups.
+ *
+ * A feed read first computes the safe horizon of the position register
+ * (es_shmem.c): every position below it is settled, committed or never to
+ * be.  Only then does it take a fresh snapshot, which therefore sees every
+ * event below the horizon that will ever exist, and it returns events
+ * after the reader's position and below the horizon, in position order.  A
+ * reader that checkpoints the last position it read thus never skips an
+ * event and never sees one twice, whatever the commit order of concurrent
+ * writers.  Only transactions that appended events hold the horizon back,
+ * and only while they are open.
+ *
+ * The snapshot is the feed's own, not the caller's: a REPEATABLE READ or
+ * SERIALIZABLE transaction's snapshot may predate commits below the
+ * horizon, and reading with it would skip them.  (So feed reads do not take
+ * part in serializable conflict detection.)
+ *
+ * Filters are served by indexes: a type filter merges one scan of
+ * events_type_position per type; a category reads events_category_position,
+ * an expression index on es_category(stream).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/pg_type.h"
+#include "executor/tuptable.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/tuplestore.h"
+
+#include "event_store.h"
+
+/*
+ * The consumer group member of a stream: FNV-1a (64 bits) of the name's
+ * bytes, modulo the group size.  Documented, so that any client can compute
+ * it: offset basis 14695981039346656037, prime 1099511628211.
+ */
+static int32
+es_member_of(text *stream, int32 size)
+{
+	const unsigned char *p = (const unsigned char *) VARDATA_ANY(stream);
+	int			len = VARSIZE_ANY_EXHDR(stream);
+	uint64		hash = UINT64CONST(14695981039346656037);
+	int			i;
+
+	for (i = 0; i < len; i++)
+	{
+		hash ^= p[i];
+		hash *= UINT64CONST(1099511628211);
+	}
+	return (int32) (hash % (uint64) size);
+}
+
+static int64
+es_after_arg(FunctionCallInfo fcinfo, int argno)
+{
+	int64		after;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("after_position must not be null"),
+				 errhint("Pass 0 to read from the start.")));
+	after = PG_GETARG_INT64(argno);
+	if (after < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("after_position must not be negative"),
+				 errhint("Pass 0 to read from the start.")));
+	return after;
+}
+
+static int64
+es_max_count_arg(FunctionCallInfo fcinfo, int argno)
+{
+	int64		max_count;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("max_count must not be null")));
+	max_count = PG_GETARG_INT64(argno);
+	if (max_count <= 0 || max_count > ES_MAX_FEED_COUNT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_count must be between 1 and %d", ES_MAX_FEED_COUNT),
+				 errhint("Read the feed in pages: pass the last position read as after_position.")));
+	return max_count;
+}
+
+/*
+ * The types argument: NULL for all, else its distinct, non-empty elements.
+ */
+static Datum *
+es_types_arg(FunctionCallInfo fcinfo, int argno, int *ntypes)
+{
+	ArrayType  *array;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+	int			j;
+	int			kept = 0;
+
+	*ntypes = 0;
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	array = PG_GETARG_ARRAYTYPE_P(argno);
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("types must be a one-dimensional array")));
+	deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("types must not be empty"),
+				 errhint("Pass NULL to read events of every type.")));
+	if (n > ES_MAX_FEED_TYPES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many types"),
+				 errdetail("The filter has %d types; the limit is %d.", n, ES_MAX_FEED_TYPES)));
+	for (i = 0; i < n; i++)
+	{
+		text	   *t;
+		bool		dup = false;
+
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("types must not contain nulls")));
+		t = DatumGetTextPP(elems[i]);
+		es_validate_type(t);
+		for (j = 0; j < kept && !dup; j++)
+		{
+			text	   *u = DatumGetTextPP(elems[j]);
+
+			dup = VARSIZE_ANY_EXHDR(t) == VARSIZE_ANY_EXHDR(u) &&
+				memcmp(VARDATA_ANY(t), VARDATA_ANY(u), VARSIZE_ANY_EXHDR(t)) == 0;
+		}
+		if (!dup)
+			elems[kept++] = PointerGetDatum(t);
+	}
+	*ntypes = kept;
+	return elems;
+}
+
+/* one index scan of the feed, positioned on its next row */
+typedef struct EsFeedScan
+{
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	int64		position;		/* of the row in slot, if !done */
+	bool		done;
+} EsFeedScan;
+
+static void
+es_feed_scan_begin(EsFeedScan *fs, Relation rel, Relation idx, Snapshot snapshot,
+				   text *prefix, int64 after, int64 horizon)
+{
+	ScanKeyData keys[3];
+	int			nkeys = 0;
+	int			posattr = prefix ? 2 : 1;
+
+	if (prefix)
+		ScanKeyEntryInitialize(&keys[nkeys++], 0, 1, BTEqualStrategyNumber, InvalidOid,
+							   idx->rd_indcollation[0], F_TEXTEQ, PointerGetDatum(prefix));
+	ScanKeyInit(&keys[nkeys++], posattr, BTGreaterStrategyNumber, F_INT8GT,
+				Int64GetDatum(after));
+	ScanKeyInit(&keys[nkeys++], posattr, BTLessStrategyNumber, F_INT8LT,
+				Int64GetDatum(horizon));
+	fs->slot = table_slot_create(rel, NULL);
+	fs->scan = index_beginscan(rel, idx, snapshot, nkeys, 0);
+	index_rescan(fs->scan, keys, nkeys, NULL, 0);
+	fs->done = false;
+}
+
+static bool
+es_feed_scan_next(EsFeedScan *fs)
+{
+	bool		isnull;
+
+	if (fs->done)
+		return false;
+	if (!index_getnext_slot(fs->scan, ForwardScanDirection, fs->slot))
+	{
+		fs->done = true;
+		return false;
+	}
+	fs->position = DatumGetInt64(slot_getattr(fs->slot, Anum_es_events_position, &isnull));
+	return true;
+}
+
+static void
+es_feed_scan_end(EsFeedScan *fs)
+{
+	index_endscan(fs->scan);
+	ExecDropSingleTupleTableSlot(fs->slot);
+}
+
+/*
+ * es_read_all(after_position bigint, max_count bigint, types text[])
+ * returns setof es_event
+ */
+PG_FUNCTION_INFO_V1(es_read_all);
+Datum
+es_read_all(PG_FUNCTION_ARGS)
+{
+	int64		after = es_after_arg(fcinfo, 0);
+	int64		max_count = es_max_count_arg(fcinfo, 1);
+	int			ntypes;
+	Datum	   *types = es_types_arg(fcinfo, 2, &ntypes);
+	const EsCatalog *cat = es_catalog();
+	Tuplestorestate *store;
+	TupleDesc	desc;
+	int64		horizon;
+	Snapshot	snapshot;
+	Relation	rel;
+	Relation	idx;
+	int64		count = 0;
+
+	es_require_privilege(cat->events, ACL_SELECT);
+	store = es_begin_srf(fcinfo, &desc);
+
+	/* the horizon first, then the snapshot: see the file header */
+	horizon = es_safe_horizon(cat);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	rel = table_open(cat->events, AccessShareLock);
+	es_check_event_desc(desc, rel);
+
+	if (types == NULL)
+	{
+		EsFeedScan	fs;
+
+		idx = index_open(cat->events_pkey, AccessShareLock);
+		es_feed_scan_begin(&fs, rel, idx, snapshot, NULL, after, horizon);
+		while (count < max_count && es_feed_scan_next(&fs))
+		{
+			tuplestore_puttupleslot(store, fs.slot);
+			count++;
+		}
+		es_feed_scan_end(&fs);
+	}
+	else
+	{
+		/* merge one scan per type by position */
+		EsFeedScan *scans = palloc(sizeof(EsFeedScan) * ntypes);
+		int			i;
+
+		idx = index_open(cat->events_type_position, AccessShareLock);
+		for (i = 0; i < ntypes; i++)
+		{
+			es_feed_scan_begin(&scans[i], rel, idx, snapshot,
+							   DatumGetTextPP(types[i]), after, horizon);
+			(void) es_feed_scan_next(&scans[i]);
+		}
+		while (count < max_count)
+		{
+			int			best = -1;
+
+			for (i = 0; i < ntypes; i++)
+				if (!scans[i].done &&
+					(best < 0 || scans[i].position < scans[best].position))
+					best = i;
+			if (best < 0)
+				break;
+			tuplestore_puttupleslot(store, scans[best].slot);
+			count++;
+			(void) es_feed_scan_next(&scans[best]);
+		}
+		for (i = 0; i < ntypes; i++)
+			es_feed_scan_end(&scans[i]);
+	}
+
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	UnregisterSnapshot(snapshot);
+	return (Datum) 0;
+}
+
+static text *
+es_category_arg(FunctionCallInfo fcinfo, int argno)
+{
+	text	   *category;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("category must not be null")));
+	category = PG_GETARG_TEXT_PP(argno);
+	es_validate_stream_name(category);
+	if (memchr(VARDATA_ANY(category), '-', VARSIZE_ANY_EXHDR(category)) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("category must not contain \"-\""),
+				 errdetail("The category of a stream is the part of its name before the first \"-\".")));
+	return category;
+}
+
+static void
+es_group_args(FunctionCallInfo fcinfo, int member_arg, int32 *member, int32 *size)
+{
+	if (PG_ARGISNULL(member_arg) || PG_ARGISNULL(member_arg + 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("consumer_member and consumer_size must not be null")));
+	*member = PG_GETARG_INT32(member_arg);
+	*size = PG_GETARG_INT32(member_arg + 1);
+	if (*size < 1 || *size > ES_MAX_CONSUMER_SIZE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("consumer_size must be between 1 and %d", ES_MAX_CONSUMER_SIZE)));
+	if (*member < 0 || *member >= *size)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("consumer_member must be between 0 and %d", *size - 1),
+				 errdetail("Members of a group of %d are numbered 0 to %d.", *size, *size - 1)));
+}
+
+/*
+ * es_read_category(category text, after_position bigint, max_count bigint,
+ *					consumer_member integer, consumer_size integer)
+ * returns setof es_event
+ */
+PG_FUNCTION_INFO_V1(es_read_category);
+Datum
+es_read_category(PG_FUNCTION_ARGS)
+{
+	text	   *category = es_category_arg(fcinfo, 0);
+	int64		after = es_after_arg(fcinfo, 1);
+	int64		max_count = es_max_count_arg(fcinfo, 2);
+	int32		member;
+	int32		size;
+	const EsCatalog *cat;
+	Tuplestorestate *store;
+	TupleDesc	desc;
+	int64		horizon;
+	Snapshot	snapshot;
+	Relation	rel;
+	Relation	idx;
+	EsFeedScan	fs;
+	int64		count = 0;
+
+	es_group_args(fcinfo, 3, &member, &size);
+	cat = es_catalog();
+	es_require_privilege(cat->events, ACL_SELECT);
+	store = es_begin_srf(fcinfo, &desc);
+
+	horizon = es_safe_horizon(cat);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	rel = table_open(cat->events, AccessShareLock);
+	es_check_event_desc(desc, rel);
+	idx = index_open(cat->events_category_position, AccessShareLock);
+
+	es_feed_scan_begin(&fs, rel, idx, snapshot, category, after, horizon);
+	while (count < max_count && es_feed_scan_next(&fs))
+	{
+		if (size > 1)
+		{
+			bool		isnull;
+			text	   *stream = DatumGetTextPP(slot_getattr(fs.slot, Anum_es_events_stream,
+															 &isnull));
+
+			if (es_member_of(stream, size) != member)
+				continue;
+		}
+		tuplestore_puttupleslot(store, fs.slot);
+		count++;
+	}
+	es_feed_scan_end(&fs);
+
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	UnregisterSnapshot(snapshot);
+	return (Datum) 0;
+}
+
+/*
+ * es_consumer_member(stream text, consumer_size integer) returns integer:
+ * the member of a group of consumer_size that reads the stream.
+ */
+PG_FUNCTION_INFO_V1(es_consumer_member);
+Datum
+es_consumer_member(PG_FUNCTION_ARGS)
+{
+	text	   *stream = PG_GETARG_TEXT_PP(0);
+	int32		size = PG_GETARG_INT32(1);
+
+	es_validate_stream_name(stream);
+	if (size < 1 || size > ES_MAX_CONSUMER_SIZE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("consumer_size must be between 1 and %d", ES_MAX_CONSUMER_SIZE)));
+	PG_RETURN_INT32(es_member_of(stream, size));
+}
