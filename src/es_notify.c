@@ -116,6 +116,7 @@ es_notifier_step(EsDatabase *db, bool *gone)
 {
 	const EsCatalog *cat;
 	int64		upto;
+	uint64		generation;
 	int64		horizon;
 	bool		sent = false;
 
@@ -133,7 +134,7 @@ es_notifier_step(EsDatabase *db, bool *gone)
 
 	/* the horizon first, then the snapshot: see es_shmem.c */
 	horizon = es_safe_horizon(cat);
-	upto = es_notifier_progress(db);
+	upto = es_notifier_progress(db, &generation);
 	if (horizon - 1 > upto)
 	{
 		Relation	rel;
@@ -229,7 +230,7 @@ es_notifier_step(EsDatabase *db, bool *gone)
 	}
 
 	CommitTransactionCommand();
-	es_notifier_set_progress(db, upto);
+	es_notifier_set_progress(db, upto, generation);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return sent;
 }

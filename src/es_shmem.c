@@ -94,6 +94,7 @@ struct EsDatabase
 	bool		notifier_failed;	/* the last launch could not register */
 	TimestampTz notifier_launched;	/* last launch attempt */
 	int64		notified_upto;	/* highest position the notifier examined */
+	uint64		generation;		/* bumped by each reset of the positions */
 };
 
 typedef struct EsSlot
@@ -199,6 +200,7 @@ es_shmem_startup(void)
 			db->notifier_failed = false;
 			db->notifier_launched = 0;
 			db->notified_upto = 0;
+			db->generation = 0;
 		}
 		for (i = 0; i < es_shared->nslots; i++)
 		{
@@ -289,6 +291,7 @@ es_database_entry(Oid dbid, bool create)
 			found->notifier_stop = false;
 			found->notifier_failed = false;
 			found->notifier_launched = 0;
+			found->generation++;
 			found->notified_upto = 0;
 		}
 		LWLockRelease(es_shared->lock);
@@ -379,6 +382,7 @@ es_reset_database(Oid dbid)
 	if (!held)
 		pg_atomic_write_u64(&db->next_position, 1);
 	db->initialized = false;
+	db->generation++;			/* a notifier's step in flight must not write back */
 	LWLockRelease(es_shared->lock);
 }
 
@@ -759,21 +763,23 @@ es_notifier_detach(EsDatabase *db)
  * skips, and reset with the database's positions.
  */
 int64
-es_notifier_progress(EsDatabase *db)
+es_notifier_progress(EsDatabase *db, uint64 *generation)
 {
 	int64		result;
 
 	LWLockAcquire(es_shared->lock, LW_SHARED);
 	result = db->notified_upto;
+	*generation = db->generation;
 	LWLockRelease(es_shared->lock);
 	return result;
 }
 
+/* Record progress read at generation, unless positions were reset since. */
 void
-es_notifier_set_progress(EsDatabase *db, int64 upto)
+es_notifier_set_progress(EsDatabase *db, int64 upto, uint64 generation)
 {
 	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
-	if (upto > db->notified_upto)
+	if (db->generation == generation && upto > db->notified_upto)
 		db->notified_upto = upto;
 	LWLockRelease(es_shared->lock);
 }

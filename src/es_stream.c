@@ -21,20 +21,24 @@
  *	4. es_stream_update / es_stream_create; if somebody got in between, they
  *	   return false and we start again.
  *
- * Creating a row takes a short session-level lock on a 64-bit hash of the
- * name (advisory, objsubid 17747 in pg_locks) so that two creators do not
- * both insert; the second then finds the first's row at step 1 and waits
- * for its transaction.  Two names with the same hash merely share that
- * lock.
+ * Creating a row takes a short lock on a 64-bit hash of the name (advisory,
+ * objsubid 17747 in pg_locks), released once the row is in, so that two
+ * creators do not both insert; the second then finds the first's row at
+ * step 1 and waits for its transaction.  Two names with the same hash
+ * merely share that lock.
  *
  * Positions are taken after the claim, so within a stream they follow
  * versions.
  *
- * A transaction remembers the streams it holds (EsHeldStream): writing one
- * again, it goes straight to its own newest row instead of through the
+ * A transaction remembers where it wrote each stream's row (EsHeldStream):
+ * writing one again, it goes straight to that row instead of through the
  * index, which leads past every version the transaction left behind (they
  * cannot be pruned before it ends, so a loop of appends to one stream would
- * be quadratic).
+ * be quadratic).  Nothing in that memory is trusted: a hit is used only if
+ * the streams table is still the same file and the row at that address is
+ * visible, written by this transaction and named so.  A rolled-back
+ * subtransaction, a rewritten or recreated table, all fall back to the
+ * index.
  *
  *-------------------------------------------------------------------------
  */
@@ -67,12 +71,19 @@ typedef struct EsHeldStream
 	uint64		hash;			/* hash key: hash of the name */
 	text	   *name;
 	ItemPointerData tid;
-	HeapTuple	tuple;
 } EsHeldStream;
 
 static MemoryContext es_held_context = NULL;
 static HTAB *es_held = NULL;
+static Oid	es_held_relid = InvalidOid; /* the streams table they are in */
+static Oid	es_held_relfile = InvalidOid;	/* and its file */
 static bool es_held_callbacks = false;
+
+#if PG_VERSION_NUM >= 160000
+#define ES_RELFILE(rel)	((rel)->rd_locator.relNumber)
+#else
+#define ES_RELFILE(rel)	((rel)->rd_node.relNode)
+#endif
 
 static uint64
 es_name_hash(text *name)
@@ -96,21 +107,25 @@ es_held_forget(bool free_it)
 		MemoryContextDelete(es_held_context);
 	es_held_context = NULL;
 	es_held = NULL;
+	es_held_relid = InvalidOid;
+	es_held_relfile = InvalidOid;
 }
 
 static void
 es_held_xact_callback(XactEvent event, void *arg)
 {
-	es_held_forget(false);
-}
-
-/* the rows an aborted subtransaction wrote are gone: start afresh */
-static void
-es_held_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-						 SubTransactionId parentSubid, void *arg)
-{
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-		es_held_forget(true);
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			es_held_forget(false);
+			break;
+		default:
+			break;
+	}
 }
 
 static EsHeldStream *
@@ -125,15 +140,81 @@ es_held_find(text *name)
 	return (held != NULL && es_same_name(held->name, name)) ? held : NULL;
 }
 
+static void
+es_held_forget_one(EsHeldStream *held)
+{
+	uint64		hash = held->hash;
+
+	pfree(held->name);
+	(void) hash_search(es_held, &hash, HASH_REMOVE, NULL);
+}
+
+/*
+ * The stream's row where this transaction last wrote it, checked, into
+ * stream (a copy); false if there is none to trust.
+ */
+static bool
+es_held_fetch(Relation streams, text *name, EsStream *stream)
+{
+	EsHeldStream *held;
+	TupleTableSlot *slot;
+	bool		ok = false;
+
+	if (es_held == NULL)
+		return false;
+	if (es_held_relid != RelationGetRelid(streams) ||
+		es_held_relfile != ES_RELFILE(streams))
+	{
+		/* recreated or rewritten (CLUSTER, VACUUM FULL): addresses are void */
+		es_held_forget(true);
+		return false;
+	}
+	held = es_held_find(name);
+	if (held == NULL)
+		return false;
+
+	slot = table_slot_create(streams, NULL);
+	if (table_tuple_fetch_row_version(streams, &held->tid, SnapshotSelf, slot))
+	{
+		HeapTuple	tuple = ExecCopySlotHeapTuple(slot);
+		bool		isnull;
+		text	   *stored = DatumGetTextPP(heap_getattr(tuple, Anum_es_streams_name,
+														 RelationGetDescr(streams), &isnull));
+
+		if (TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data)) &&
+			es_same_name(stored, name))
+		{
+			memset(stream, 0, sizeof(EsStream));
+			stream->exists = true;
+			stream->tuple = tuple;
+			stream->tid = tuple->t_self;
+			stream->wait_xid = InvalidTransactionId;
+			stream->id = DatumGetInt64(heap_getattr(tuple, Anum_es_streams_id,
+													RelationGetDescr(streams), &isnull));
+			stream->version = DatumGetInt64(heap_getattr(tuple, Anum_es_streams_version,
+														 RelationGetDescr(streams), &isnull));
+			ok = true;
+		}
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	if (!ok)
+		es_held_forget_one(held);	/* e.g. written by a rolled-back subtransaction */
+	return ok;
+}
+
 /* Remember the row this transaction just wrote for the stream. */
 static void
-es_held_remember(text *name, EsStream *stream)
+es_held_remember(Relation streams, text *name, EsStream *stream)
 {
 	uint64		hash = es_name_hash(name);
 	EsHeldStream *held;
 	bool		found;
 	MemoryContext old;
 
+	if (es_held != NULL &&
+		(es_held_relid != RelationGetRelid(streams) ||
+		 es_held_relfile != ES_RELFILE(streams)))
+		es_held_forget(true);
 	if (es_held == NULL)
 	{
 		HASHCTL		ctl;
@@ -141,7 +222,6 @@ es_held_remember(text *name, EsStream *stream)
 		if (!es_held_callbacks)
 		{
 			RegisterXactCallback(es_held_xact_callback, NULL);
-			RegisterSubXactCallback(es_held_subxact_callback, NULL);
 			es_held_callbacks = true;
 		}
 		es_held_context = AllocSetContextCreate(TopTransactionContext,
@@ -153,10 +233,11 @@ es_held_remember(text *name, EsStream *stream)
 		ctl.hcxt = es_held_context;
 		es_held = hash_create("event_store held streams", 64, &ctl,
 							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		es_held_relid = RelationGetRelid(streams);
+		es_held_relfile = ES_RELFILE(streams);
 	}
 
 	held = hash_search(es_held, &hash, HASH_ENTER, &found);
-	old = MemoryContextSwitchTo(es_held_context);
 	if (found && !es_same_name(held->name, name))
 	{
 		/* another name with the same hash: it falls back to the index */
@@ -164,12 +245,12 @@ es_held_remember(text *name, EsStream *stream)
 		found = false;
 	}
 	if (!found)
+	{
+		old = MemoryContextSwitchTo(es_held_context);
 		held->name = DatumGetTextPCopy(PointerGetDatum(name));
-	else
-		heap_freetuple(held->tuple);
-	held->tuple = heap_copytuple(stream->tuple);
+		MemoryContextSwitchTo(old);
+	}
 	held->tid = stream->tid;
-	MemoryContextSwitchTo(old);
 }
 
 void
@@ -178,13 +259,7 @@ es_held_drop(text *name)
 	EsHeldStream *held = es_held_find(name);
 
 	if (held != NULL)
-	{
-		uint64		hash = held->hash;
-
-		pfree(held->name);
-		heap_freetuple(held->tuple);
-		(void) hash_search(es_held, &hash, HASH_REMOVE, NULL);
-	}
+		es_held_forget_one(held);
 }
 
 void
@@ -292,24 +367,8 @@ void
 es_stream_fetch_settled(Relation streams, Relation name_index, text *name,
 						EsStream *stream)
 {
-	EsHeldStream *held = es_held_find(name);
-
-	if (held != NULL)
-	{
-		TupleDesc	desc = RelationGetDescr(streams);
-		bool		isnull;
-
-		memset(stream, 0, sizeof(EsStream));
-		stream->exists = true;
-		stream->tuple = held->tuple;
-		stream->tid = held->tid;
-		stream->wait_xid = InvalidTransactionId;
-		stream->id = DatumGetInt64(heap_getattr(held->tuple, Anum_es_streams_id,
-												desc, &isnull));
-		stream->version = DatumGetInt64(heap_getattr(held->tuple, Anum_es_streams_version,
-													 desc, &isnull));
+	if (es_held_fetch(streams, name, stream))
 		return;
-	}
 
 	for (;;)
 	{
@@ -369,9 +428,14 @@ es_stream_create(const EsCatalog *cat, Relation streams, Relation name_index,
 	EsStream	again;
 	bool		created = false;
 
+	/*
+	 * A transaction-level lock, released as soon as the row is in: an error
+	 * in between leaves its release to the abort, and from then on the row
+	 * itself makes others wait (it would fill the lock table to keep one
+	 * per created stream until commit).
+	 */
 	es_creation_locktag(&tag, name);
-	(void) LockAcquire(&tag, ExclusiveLock, true, false);
-	PG_TRY();
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 	{
 		es_stream_fetch(streams, name_index, name, &again);
 		if (!again.exists)
@@ -403,16 +467,12 @@ es_stream_create(const EsCatalog *cat, Relation streams, Relation name_index,
 			created = true;
 		}
 	}
-	PG_FINALLY();
-	{
-		/* others may look now: they will see our row and wait for us */
-		LockRelease(&tag, ExclusiveLock, true);
-	}
-	PG_END_TRY();
+	/* others may look now: they will see our row and wait for us */
+	LockRelease(&tag, ExclusiveLock, false);
 
 	if (created)
 	{
-		es_held_remember(name, stream);
+		es_held_remember(streams, name, stream);
 		CommandCounterIncrement();
 	}
 	return created;
@@ -472,7 +532,8 @@ es_stream_update(Relation streams, text *name, EsStream *stream, int64 new_versi
 			break;
 		case TM_Updated:
 		case TM_Deleted:
-			/* somebody committed a change after our fetch */
+			/* somebody committed a change after our fetch: look again */
+			es_held_drop(name);
 			return false;
 		default:
 			elog(ERROR, "unexpected result %d updating the row of stream \"%s\"",
@@ -485,7 +546,7 @@ es_stream_update(Relation streams, text *name, EsStream *stream, int64 new_versi
 	stream->version = new_version;
 	stream->tid = tuple->t_self;
 	stream->tuple = tuple;
-	es_held_remember(name, stream);
+	es_held_remember(streams, name, stream);
 
 	CommandCounterIncrement();
 	return true;

@@ -113,22 +113,60 @@ es_trigger_data(FunctionCallInfo fcinfo, TriggerEvent when, TriggerEvent level,
 
 /*
  * Streams whose row the numbering trigger created (at version 0) in this
- * transaction: the statement-level trigger drops those that got no event
- * (the row was skipped, e.g. by ON CONFLICT DO NOTHING).  And whether this
- * transaction inserted events by plain INSERT at all: then the streams rows
- * may lag behind the stored events until the end of the statement, and
- * es_append counts from the stored events too.  Both are forgotten at the
- * end of the transaction.
+ * transaction: those that got no event (the row was skipped, e.g. by ON
+ * CONFLICT DO NOTHING) are dropped again before commit.  (Not at the end of
+ * each statement: a statement nested in another, run by a user's trigger,
+ * would drop the outer one's new streams before their rows are in.)  And
+ * whether this transaction inserted events by plain INSERT at all: then the
+ * streams rows may lag behind the stored events until the end of the
+ * statement, and es_append counts from the stored events too.  Both are
+ * forgotten at the end of the transaction.
  */
 static List *es_created_streams = NIL;
 static bool es_plain_inserts = false;
 static bool es_trigger_callback_registered = false;
 
 static void
+es_drop_empty_streams(void)
+{
+	const EsCatalog *cat = es_catalog_if_installed();
+	Relation	streams;
+	Relation	name_index;
+	ListCell   *lc;
+
+	if (cat == NULL)
+		return;					/* the extension was dropped meanwhile */
+	streams = table_open(cat->streams, RowExclusiveLock);
+	name_index = index_open(cat->streams_name, AccessShareLock);
+	foreach(lc, es_created_streams)
+	{
+		text	   *stream = (text *) lfirst(lc);
+		EsStream	st;
+
+		/* a row rolled back with its subtransaction is simply not found */
+		es_stream_fetch(streams, name_index, stream, &st);
+		if (es_stream_is_ours(&st) && st.version == 0 &&
+			es_max_stored_version(cat, stream) == 0)
+		{
+			simple_heap_delete(streams, &st.tid);
+			es_held_drop(stream);
+			CommandCounterIncrement();
+		}
+	}
+	index_close(name_index, AccessShareLock);
+	table_close(streams, RowExclusiveLock);
+	es_created_streams = NIL;
+}
+
+static void
 es_trigger_xact_callback(XactEvent event, void *arg)
 {
 	switch (event)
 	{
+		case XACT_EVENT_PRE_COMMIT:
+			if (es_created_streams != NIL)
+				es_drop_empty_streams();
+			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_ABORT:
@@ -162,6 +200,7 @@ es_claim_stream(const EsCatalog *cat, text *stream)
 
 	for (;;)
 	{
+		CHECK_FOR_INTERRUPTS();
 		es_stream_fetch_settled(streams, name_index, stream, &st);
 		if (es_stream_is_ours(&st))
 			break;
@@ -310,6 +349,7 @@ es_stream_move_up(const EsCatalog *cat, Relation streams, Relation name_index,
 
 	for (;;)
 	{
+		CHECK_FOR_INTERRUPTS();
 		es_stream_fetch_settled(streams, name_index, stream, &st);
 		if (st.exists && st.version >= version)
 			return;
@@ -330,10 +370,8 @@ typedef struct EsInsertedMax
 
 /*
  * After each INSERT statement (REFERENCING NEW TABLE): move each stream's
- * row up to the highest version the statement inserted, once per stream,
- * and drop the rows the numbering trigger created for streams that got no
- * event (a row skipped by ON CONFLICT DO NOTHING).  The BEFORE trigger
- * claimed those streams, so this transaction holds them.  A row restored
+ * row up to the highest version the statement inserted, once per stream.
+ * The BEFORE trigger claimed those streams, so this transaction holds them.  A row restored
  * under a streams row that already counts it (the streams table is
  * restored first) leaves the version alone.
  */
@@ -347,10 +385,8 @@ es_events_after_statement(PG_FUNCTION_ARGS)
 	Tuplestorestate *inserted = trigdata->tg_newtable;
 	Relation	streams;
 	Relation	name_index;
-	ListCell   *lc;
 
-	if ((inserted == NULL || tuplestore_tuple_count(inserted) == 0) &&
-		es_created_streams == NIL)
+	if (inserted == NULL || tuplestore_tuple_count(inserted) == 0)
 		return PointerGetDatum(NULL);
 
 	streams = table_open(cat->streams, RowExclusiveLock);
@@ -408,21 +444,6 @@ es_events_after_statement(PG_FUNCTION_ARGS)
 		hash_destroy(maxima);
 	}
 
-	foreach(lc, es_created_streams)
-	{
-		text	   *stream = (text *) lfirst(lc);
-		EsStream	st;
-
-		es_stream_fetch(streams, name_index, stream, &st);
-		if (es_stream_is_ours(&st) && st.version == 0 &&
-			es_max_stored_version(cat, stream) == 0)
-		{
-			simple_heap_delete(streams, &st.tid);
-			es_held_drop(stream);
-			CommandCounterIncrement();
-		}
-	}
-	es_created_streams = NIL;	/* the list lives until the transaction ends */
 
 	index_close(name_index, AccessShareLock);
 	table_close(streams, RowExclusiveLock);
