@@ -1,0 +1,4 @@
+SELECT * FROM event_store.events
+ WHERE event_store.es_category(stream) = 'payment'
+   AND position > CASE WHEN :position >= :head THEN 0 ELSE :position END
+ ORDER BY position LIMIT 1000 \aset
