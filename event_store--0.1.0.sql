@@ -362,7 +362,8 @@ REVOKE ALL ON FUNCTION event_store._es_refuse_change() FROM PUBLIC;
 
 -- A plain INSERT is numbered and checked like es_append; at the end of the
 -- statement the streams rows follow the rows really inserted (a stream
--- created for a row that ON CONFLICT DO NOTHING skipped is dropped again).
+-- created for a row that ON CONFLICT DO NOTHING skipped is dropped again
+-- before commit).
 CREATE TRIGGER events_number
     BEFORE INSERT ON event_store.events
     FOR EACH ROW EXECUTE FUNCTION event_store._es_events_before_insert();

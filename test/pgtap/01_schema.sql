@@ -3,7 +3,7 @@
 -- (src/event_store.h, src/es_catalog.c), so their exact shape is part of the
 -- contract and any drift must fail here first.
 BEGIN;
-SELECT plan(135);
+SELECT plan(204);
 
 -- Extension and schema -------------------------------------------------------
 
@@ -20,35 +20,49 @@ SELECT results_eq(
           AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'event_store')
           AND deptype = 'e'
         ORDER BY 1 $$,
-    $$ VALUES ('function event_store._es_events_after_statement()'),
+    $$ VALUES ('function event_store._es_check_consumer(text)'),
+              ('function event_store._es_check_position(bigint)'),
+              ('function event_store._es_events_after_statement()'),
               ('function event_store._es_events_before_insert()'),
               ('function event_store._es_install()'),
               ('function event_store._es_refuse_change()'),
               ('function event_store.es_append(text,bigint,jsonb)'),
               ('function event_store.es_append(text,bigint,text,jsonb,jsonb,uuid,integer)'),
               ('function event_store.es_category(text)'),
+              ('function event_store.es_checkpoint_get(text)'),
+              ('function event_store.es_checkpoint_reset(text,bigint)'),
+              ('function event_store.es_checkpoint_save(text,bigint,bigint)'),
+              ('function event_store.es_consumer_member(text,integer)'),
               ('function event_store.es_head_position()'),
+              ('function event_store.es_read_all(bigint,bigint,text[])'),
+              ('function event_store.es_read_category(text,bigint,bigint,integer,integer)'),
               ('function event_store.es_read_stream(text,bigint,bigint,boolean)'),
               ('function event_store.es_stream_version(text)'),
               ('function event_store.es_uuid_v7()'),
               ('sequence event_store.streams_id_seq'),
+              ('table event_store.checkpoints'),
               ('table event_store.events'),
               ('table event_store.streams'),
               ('type event_store.es_append_result'),
-              ('type event_store.es_event') $$,
-    'the extension owns exactly its tables, sequence, types and functions');
+              ('type event_store.es_event'),
+              ('view event_store.es_consumers') $$,
+    'the extension owns exactly its tables, view, sequence, types and functions');
 
 -- Tables and columns ----------------------------------------------------------
 
-SELECT tables_are('event_store', ARRAY['events', 'streams']);
+SELECT tables_are('event_store', ARRAY['checkpoints', 'events', 'streams']);
 SELECT sequences_are('event_store', ARRAY['streams_id_seq']);
-SELECT views_are('event_store', ARRAY[]::name[]);
+SELECT views_are('event_store', ARRAY['es_consumers']);
+SELECT materialized_views_are('event_store', ARRAY[]::name[]);
 
 SELECT columns_are('event_store', 'events', ARRAY[
     'position', 'stream', 'version', 'type', 'data', 'metadata', 'event_id',
     'schema_version', 'created_at']);
 SELECT columns_are('event_store', 'streams', ARRAY[
     'id', 'name', 'category', 'version', 'created_at', 'updated_at', 'metadata']);
+SELECT columns_are('event_store', 'checkpoints', ARRAY['consumer', 'position', 'updated_at']);
+SELECT columns_are('event_store', 'es_consumers', ARRAY[
+    'consumer', 'position', 'head', 'lag_positions', 'lag_events', 'updated_at']);
 
 -- The column order is what the C code reads (Anum_es_events_*, Anum_es_streams_*).
 SELECT results_eq(
@@ -83,6 +97,31 @@ SELECT results_eq(
               (6, 'updated_at', 'timestamp with time zone', true, ''),
               (7, 'metadata', 'jsonb', true, '') $$,
     'streams: columns in order, with types, NOT NULL and collation "C" for names');
+SELECT results_eq(
+    $$ SELECT a.attnum::int, a.attname::text COLLATE "default", format_type(a.atttypid, a.atttypmod),
+              a.attnotnull, coalesce(c.collname::text, '') COLLATE "default"
+         FROM pg_attribute a LEFT JOIN pg_collation c ON c.oid = a.attcollation
+        WHERE a.attrelid = 'event_store.checkpoints'::regclass AND a.attnum > 0
+          AND NOT a.attisdropped
+        ORDER BY a.attnum $$,
+    $$ VALUES (1, 'consumer', 'text', true, 'C'),
+              (2, 'position', 'bigint', true, ''),
+              (3, 'updated_at', 'timestamp with time zone', true, '') $$,
+    'checkpoints: columns in order, with types, NOT NULL and collation "C" for the name');
+SELECT results_eq(
+    $$ SELECT a.attnum::int, a.attname::text COLLATE "default", format_type(a.atttypid, a.atttypmod),
+              coalesce(c.collname::text, '') COLLATE "default"
+         FROM pg_attribute a LEFT JOIN pg_collation c ON c.oid = a.attcollation
+        WHERE a.attrelid = 'event_store.es_consumers'::regclass AND a.attnum > 0
+          AND NOT a.attisdropped
+        ORDER BY a.attnum $$,
+    $$ VALUES (1, 'consumer', 'text', 'C'),
+              (2, 'position', 'bigint', ''),
+              (3, 'head', 'bigint', ''),
+              (4, 'lag_positions', 'bigint', ''),
+              (5, 'lag_events', 'bigint', ''),
+              (6, 'updated_at', 'timestamp with time zone', '') $$,
+    'es_consumers: columns in order, with types');
 
 SELECT col_type_is('event_store', 'events', 'position', 'bigint', 'events.position is bigint');
 SELECT col_type_is('event_store', 'events', 'stream', 'text', 'events.stream is text');
@@ -100,6 +139,15 @@ SELECT col_type_is('event_store', 'streams', 'version', 'bigint', 'streams.versi
 SELECT col_type_is('event_store', 'streams', 'created_at', 'timestamp with time zone', 'streams.created_at is timestamp with time zone');
 SELECT col_type_is('event_store', 'streams', 'updated_at', 'timestamp with time zone', 'streams.updated_at is timestamp with time zone');
 SELECT col_type_is('event_store', 'streams', 'metadata', 'jsonb', 'streams.metadata is jsonb');
+SELECT col_type_is('event_store', 'checkpoints', 'consumer', 'text', 'checkpoints.consumer is text');
+SELECT col_type_is('event_store', 'checkpoints', 'position', 'bigint', 'checkpoints.position is bigint');
+SELECT col_type_is('event_store', 'checkpoints', 'updated_at', 'timestamp with time zone', 'checkpoints.updated_at is timestamp with time zone');
+SELECT col_type_is('event_store', 'es_consumers', 'consumer', 'text', 'es_consumers.consumer is text');
+SELECT col_type_is('event_store', 'es_consumers', 'position', 'bigint', 'es_consumers.position is bigint');
+SELECT col_type_is('event_store', 'es_consumers', 'head', 'bigint', 'es_consumers.head is bigint');
+SELECT col_type_is('event_store', 'es_consumers', 'lag_positions', 'bigint', 'es_consumers.lag_positions is bigint');
+SELECT col_type_is('event_store', 'es_consumers', 'lag_events', 'bigint', 'es_consumers.lag_events is bigint');
+SELECT col_type_is('event_store', 'es_consumers', 'updated_at', 'timestamp with time zone', 'es_consumers.updated_at is timestamp with time zone');
 
 SELECT col_is_null('event_store', 'events', 'metadata', 'events.metadata is nullable');
 SELECT col_not_null('event_store', 'events', 'data', 'events.data is NOT NULL');
@@ -119,6 +167,9 @@ SELECT col_default_is('event_store', 'streams', 'version', 0::bigint, 'streams.v
 SELECT col_default_is('event_store', 'streams', 'created_at', 'now()', 'streams.created_at defaults to now()');
 SELECT col_default_is('event_store', 'streams', 'updated_at', 'now()', 'streams.updated_at defaults to now()');
 SELECT col_default_is('event_store', 'streams', 'metadata', '{}'::jsonb, 'streams.metadata defaults to {}::jsonb');
+SELECT col_hasnt_default('event_store', 'checkpoints', 'consumer', 'checkpoints.consumer has no default');
+SELECT col_hasnt_default('event_store', 'checkpoints', 'position', 'checkpoints.position has no default');
+SELECT col_default_is('event_store', 'checkpoints', 'updated_at', 'now()', 'checkpoints.updated_at defaults to now()');
 SELECT is(
     (SELECT attidentity FROM pg_attribute
       WHERE attrelid = 'event_store.streams'::regclass AND attname = 'id'),
@@ -136,13 +187,19 @@ SELECT is(
     (SELECT reloptions FROM pg_class WHERE oid = 'event_store.events'::regclass),
     NULL::text[],
     'events has no storage options');
+SELECT is(
+    (SELECT reloptions FROM pg_class WHERE oid = 'event_store.checkpoints'::regclass),
+    NULL::text[],
+    'checkpoints has no storage options');
 
 -- Keys, constraints, indexes --------------------------------------------------
 
 SELECT has_pk('event_store', 'events', 'events has a primary key');
 SELECT has_pk('event_store', 'streams', 'streams has a primary key');
+SELECT has_pk('event_store', 'checkpoints', 'checkpoints has a primary key');
 SELECT col_is_pk('event_store', 'events', ARRAY['position'], 'events: primary key (position)');
 SELECT col_is_pk('event_store', 'streams', ARRAY['id'], 'streams: primary key (id)');
+SELECT col_is_pk('event_store', 'checkpoints', ARRAY['consumer'], 'checkpoints: primary key (consumer)');
 SELECT col_is_unique('event_store', 'events', ARRAY['stream', 'version'],
                      'events: unique (stream, version)');
 SELECT col_is_unique('event_store', 'events', ARRAY['event_id'], 'events: unique (event_id)');
@@ -151,13 +208,18 @@ SELECT col_has_check('event_store', 'events', ARRAY['version'], 'events.version 
 SELECT col_has_check('event_store', 'events', ARRAY['schema_version'],
                      'events.schema_version has a check');
 SELECT col_has_check('event_store', 'streams', ARRAY['version'], 'streams.version has a check');
+SELECT col_has_check('event_store', 'checkpoints', ARRAY['position'], 'checkpoints.position has a check');
+SELECT hasnt_fk('event_store', 'checkpoints', 'checkpoints has no foreign key');
 
 SELECT results_eq(
     $$ SELECT conrelid::regclass::text, conname::text COLLATE "default", pg_get_constraintdef(oid)
          FROM pg_constraint
-        WHERE conrelid IN ('event_store.events'::regclass, 'event_store.streams'::regclass)
+        WHERE conrelid IN ('event_store.events'::regclass, 'event_store.streams'::regclass,
+                           'event_store.checkpoints'::regclass)
         ORDER BY 1, 2 $$,
-    $$ VALUES ('event_store.events', 'events_event_id_key', 'UNIQUE (event_id)'),
+    $$ VALUES ('event_store.checkpoints', 'checkpoints_pkey', 'PRIMARY KEY (consumer)'),
+              ('event_store.checkpoints', 'checkpoints_position_check', 'CHECK (("position" >= 0))'),
+              ('event_store.events', 'events_event_id_key', 'UNIQUE (event_id)'),
               ('event_store.events', 'events_pkey', 'PRIMARY KEY ("position")'),
               ('event_store.events', 'events_schema_version_check', 'CHECK ((schema_version >= 1))'),
               ('event_store.events', 'events_stream_fkey', 'FOREIGN KEY (stream) REFERENCES event_store.streams(name)'),
@@ -170,31 +232,82 @@ SELECT results_eq(
 SELECT fk_ok('event_store', 'events', 'stream', 'event_store', 'streams', 'name');
 SELECT is(
     (SELECT count(*)::int FROM pg_constraint
-      WHERE conrelid IN ('event_store.events'::regclass, 'event_store.streams'::regclass)
+      WHERE conrelid IN ('event_store.events'::regclass, 'event_store.streams'::regclass,
+                         'event_store.checkpoints'::regclass)
         AND (condeferrable OR condeferred)),
     0,
     'no constraint is deferrable (es_append refuses deferrable unique constraints)');
 
 SELECT indexes_are('event_store', 'events',
-    ARRAY['events_pkey', 'events_stream_version_key', 'events_event_id_key']);
+    ARRAY['events_pkey', 'events_stream_version_key', 'events_event_id_key',
+          'events_type_position', 'events_category_position']);
 SELECT indexes_are('event_store', 'streams', ARRAY['streams_pkey', 'streams_name_key']);
+SELECT indexes_are('event_store', 'checkpoints', ARRAY['checkpoints_pkey']);
 SELECT has_index('event_store', 'events', 'events_pkey', ARRAY['"position"']);
 SELECT has_index('event_store', 'events', 'events_stream_version_key', ARRAY['stream', 'version']);
 SELECT has_index('event_store', 'events', 'events_event_id_key', ARRAY['event_id']);
 SELECT has_index('event_store', 'streams', 'streams_pkey', ARRAY['id']);
 SELECT has_index('event_store', 'streams', 'streams_name_key', ARRAY['name']);
+SELECT has_index('event_store', 'events', 'events_type_position', ARRAY['type', '"position"']);
+SELECT has_index('event_store', 'checkpoints', 'checkpoints_pkey', ARRAY['consumer']);
 SELECT index_is_primary('event_store', 'events', 'events_pkey');
 SELECT index_is_primary('event_store', 'streams', 'streams_pkey');
 SELECT index_is_unique('event_store', 'events', 'events_stream_version_key');
 SELECT index_is_unique('event_store', 'events', 'events_event_id_key');
 SELECT index_is_unique('event_store', 'streams', 'streams_name_key');
 SELECT index_is_type('event_store', 'events', 'events_stream_version_key', 'btree');
+SELECT index_is_primary('event_store', 'checkpoints', 'checkpoints_pkey');
+SELECT isnt_empty(
+    $$ SELECT 1 FROM pg_index WHERE indexrelid = 'event_store.events_type_position'::regclass
+                                 AND NOT indisunique $$,
+    'events_type_position is not unique');
+SELECT isnt_empty(
+    $$ SELECT 1 FROM pg_index WHERE indexrelid = 'event_store.events_category_position'::regclass
+                                 AND NOT indisunique $$,
+    'events_category_position is not unique');
+-- es_feed.c scans these by name: btree, the exact keys, the filter column
+-- first with collation "C" (the scan key uses the index's collation).
+SELECT results_eq(
+    $$ SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid),
+              (SELECT array_agg(coalesce(c.collname::text, '-') COLLATE "default" ORDER BY u.n)
+                 FROM unnest(i.indcollation::oid[]) WITH ORDINALITY AS u(coll, n)
+                 LEFT JOIN pg_collation c ON c.oid = u.coll)
+         FROM pg_index i
+        WHERE i.indrelid IN ('event_store.events'::regclass, 'event_store.streams'::regclass,
+                             'event_store.checkpoints'::regclass)
+        ORDER BY 1 $$,
+    $$ VALUES ('event_store.checkpoints_pkey',
+               'CREATE UNIQUE INDEX checkpoints_pkey ON event_store.checkpoints USING btree (consumer)',
+               ARRAY['C']),
+              ('event_store.events_category_position',
+               'CREATE INDEX events_category_position ON event_store.events USING btree (event_store.es_category(stream), "position")',
+               ARRAY['C', '-']),
+              ('event_store.events_event_id_key',
+               'CREATE UNIQUE INDEX events_event_id_key ON event_store.events USING btree (event_id)',
+               ARRAY['-']),
+              ('event_store.events_pkey',
+               'CREATE UNIQUE INDEX events_pkey ON event_store.events USING btree ("position")',
+               ARRAY['-']),
+              ('event_store.events_stream_version_key',
+               'CREATE UNIQUE INDEX events_stream_version_key ON event_store.events USING btree (stream, version)',
+               ARRAY['C', '-']),
+              ('event_store.events_type_position',
+               'CREATE INDEX events_type_position ON event_store.events USING btree (type, "position")',
+               ARRAY['C', '-']),
+              ('event_store.streams_name_key',
+               'CREATE UNIQUE INDEX streams_name_key ON event_store.streams USING btree (name)',
+               ARRAY['C']),
+              ('event_store.streams_pkey',
+               'CREATE UNIQUE INDEX streams_pkey ON event_store.streams USING btree (id)',
+               ARRAY['-']) $$,
+    'every index: its definition and key collations');
 
 -- Triggers --------------------------------------------------------------------
 
 SELECT triggers_are('event_store', 'events',
                     ARRAY['events_number', 'events_count', 'events_immutable']);
 SELECT triggers_are('event_store', 'streams', ARRAY['streams_maintained']);
+SELECT triggers_are('event_store', 'checkpoints', ARRAY[]::name[]);
 SELECT trigger_is('event_store', 'events', 'events_number',
                   'event_store', '_es_events_before_insert');
 SELECT trigger_is('event_store', 'events', 'events_count',
@@ -263,13 +376,20 @@ SELECT results_eq(
 
 SELECT functions_are('event_store', ARRAY[
     '_es_install', '_es_events_before_insert', '_es_events_after_statement',
-    '_es_refuse_change',
+    '_es_refuse_change', '_es_check_consumer', '_es_check_position',
     'es_uuid_v7', 'es_category', 'es_append', 'es_read_stream',
-    'es_stream_version', 'es_head_position']);
+    'es_stream_version', 'es_head_position',
+    'es_read_all', 'es_read_category', 'es_consumer_member',
+    'es_checkpoint_save', 'es_checkpoint_get', 'es_checkpoint_reset']);
 SELECT is(
     (SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'event_store'::regnamespace),
-    11,
-    'exactly 11 functions (two forms of es_append)');
+    19,
+    'exactly 19 functions (two forms of es_append)');
+SELECT is(
+    (SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'event_store'::regnamespace
+                                       AND prokind <> 'f'),
+    0,
+    'no procedures, aggregates or window functions');
 
 SELECT has_function('event_store', '_es_install', ARRAY[]::name[]);
 SELECT has_function('event_store', 'es_uuid_v7', ARRAY[]::name[]);
@@ -283,6 +403,15 @@ SELECT has_function('event_store', 'es_head_position', ARRAY[]::name[]);
 SELECT has_function('event_store', '_es_events_before_insert', ARRAY[]::name[]);
 SELECT has_function('event_store', '_es_events_after_statement', ARRAY[]::name[]);
 SELECT has_function('event_store', '_es_refuse_change', ARRAY[]::name[]);
+SELECT has_function('event_store', 'es_read_all', ARRAY['bigint', 'bigint', 'text[]']);
+SELECT has_function('event_store', 'es_read_category',
+                    ARRAY['text', 'bigint', 'bigint', 'integer', 'integer']);
+SELECT has_function('event_store', 'es_consumer_member', ARRAY['text', 'integer']);
+SELECT has_function('event_store', 'es_checkpoint_save', ARRAY['text', 'bigint', 'bigint']);
+SELECT has_function('event_store', 'es_checkpoint_get', ARRAY['text']);
+SELECT has_function('event_store', 'es_checkpoint_reset', ARRAY['text', 'bigint']);
+SELECT has_function('event_store', '_es_check_consumer', ARRAY['text']);
+SELECT has_function('event_store', '_es_check_position', ARRAY['bigint']);
 
 SELECT function_returns('event_store', '_es_install', ARRAY[]::name[], 'void');
 SELECT function_returns('event_store', 'es_uuid_v7', ARRAY[]::name[], 'uuid');
@@ -299,6 +428,17 @@ SELECT function_returns('event_store', 'es_head_position', ARRAY[]::name[], 'big
 SELECT function_returns('event_store', '_es_events_before_insert', ARRAY[]::name[], 'trigger');
 SELECT function_returns('event_store', '_es_events_after_statement', ARRAY[]::name[], 'trigger');
 SELECT function_returns('event_store', '_es_refuse_change', ARRAY[]::name[], 'trigger');
+SELECT function_returns('event_store', 'es_read_all', ARRAY['bigint', 'bigint', 'text[]'],
+                        'setof event_store.es_event');
+SELECT function_returns('event_store', 'es_read_category',
+                        ARRAY['text', 'bigint', 'bigint', 'integer', 'integer'],
+                        'setof event_store.es_event');
+SELECT function_returns('event_store', 'es_consumer_member', ARRAY['text', 'integer'], 'integer');
+SELECT function_returns('event_store', 'es_checkpoint_save', ARRAY['text', 'bigint', 'bigint'], 'bigint');
+SELECT function_returns('event_store', 'es_checkpoint_get', ARRAY['text'], 'bigint');
+SELECT function_returns('event_store', 'es_checkpoint_reset', ARRAY['text', 'bigint'], 'bigint');
+SELECT function_returns('event_store', '_es_check_consumer', ARRAY['text'], 'void');
+SELECT function_returns('event_store', '_es_check_position', ARRAY['bigint'], 'void');
 
 SELECT volatility_is('event_store', '_es_install', ARRAY[]::name[], 'volatile');
 SELECT volatility_is('event_store', 'es_uuid_v7', ARRAY[]::name[], 'volatile');
@@ -310,50 +450,131 @@ SELECT volatility_is('event_store', 'es_read_stream', ARRAY['text', 'bigint', 'b
                      'stable');
 SELECT volatility_is('event_store', 'es_stream_version', ARRAY['text'], 'stable');
 SELECT volatility_is('event_store', 'es_head_position', ARRAY[]::name[], 'volatile');
+-- The feed takes a fresh snapshot per call: two calls in one statement may
+-- differ, so it must not be STABLE.
+SELECT volatility_is('event_store', 'es_read_all', ARRAY['bigint', 'bigint', 'text[]'], 'volatile');
+SELECT volatility_is('event_store', 'es_read_category',
+                     ARRAY['text', 'bigint', 'bigint', 'integer', 'integer'], 'volatile');
+SELECT volatility_is('event_store', 'es_consumer_member', ARRAY['text', 'integer'], 'immutable');
+SELECT volatility_is('event_store', 'es_checkpoint_save', ARRAY['text', 'bigint', 'bigint'], 'volatile');
+SELECT volatility_is('event_store', 'es_checkpoint_get', ARRAY['text'], 'stable');
+SELECT volatility_is('event_store', 'es_checkpoint_reset', ARRAY['text', 'bigint'], 'volatile');
+SELECT volatility_is('event_store', '_es_check_consumer', ARRAY['text'], 'immutable');
+SELECT volatility_is('event_store', '_es_check_position', ARRAY['bigint'], 'immutable');
 
 -- Not strict: the functions report NULL arguments themselves (22004) or give
--- NULL a meaning (expected_version NULL = any).
+-- NULL a meaning (expected_version NULL = any, types NULL = every type).
 SELECT isnt_strict('event_store', 'es_append', ARRAY['text', 'bigint', 'jsonb']);
 SELECT isnt_strict('event_store', 'es_append',
                    ARRAY['text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer']);
 SELECT isnt_strict('event_store', 'es_read_stream', ARRAY['text', 'bigint', 'bigint', 'boolean']);
 SELECT isnt_strict('event_store', 'es_stream_version', ARRAY['text']);
 SELECT is_strict('event_store', 'es_category', ARRAY['text']);
+SELECT isnt_strict('event_store', 'es_read_all', ARRAY['bigint', 'bigint', 'text[]']);
+SELECT isnt_strict('event_store', 'es_read_category',
+                   ARRAY['text', 'bigint', 'bigint', 'integer', 'integer']);
+SELECT is_strict('event_store', 'es_consumer_member', ARRAY['text', 'integer']);
+SELECT isnt_strict('event_store', 'es_checkpoint_save', ARRAY['text', 'bigint', 'bigint']);
+SELECT isnt_strict('event_store', 'es_checkpoint_get', ARRAY['text']);
+SELECT isnt_strict('event_store', 'es_checkpoint_reset', ARRAY['text', 'bigint']);
+SELECT isnt_strict('event_store', '_es_check_consumer', ARRAY['text']);
+SELECT isnt_strict('event_store', '_es_check_position', ARRAY['bigint']);
 
+-- One row per function: language, parallel safety, SECURITY DEFINER, set
+-- returning, volatility, strictness, estimated rows.
 SELECT results_eq(
     $$ SELECT p.oid::regprocedure::text, l.lanname::text COLLATE "default", p.proparallel::text,
-              p.prosecdef, p.proretset
+              p.prosecdef, p.proretset, p.provolatile::text, p.proisstrict, p.prorows::int
          FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
         WHERE p.pronamespace = 'event_store'::regnamespace
         ORDER BY 1 $$,
-    $$ VALUES ('event_store._es_events_after_statement()', 'c', 'u', false, false),
-              ('event_store._es_events_before_insert()', 'c', 'u', false, false),
-              ('event_store._es_install()', 'c', 'u', false, false),
-              ('event_store._es_refuse_change()', 'c', 'u', false, false),
-              ('event_store.es_append(text,bigint,jsonb)', 'c', 'u', false, false),
-              ('event_store.es_append(text,bigint,text,jsonb,jsonb,uuid,integer)', 'c', 'u', false, false),
-              ('event_store.es_category(text)', 'c', 's', false, false),
-              ('event_store.es_head_position()', 'c', 'u', false, false),
-              ('event_store.es_read_stream(text,bigint,bigint,boolean)', 'c', 's', false, true),
-              ('event_store.es_stream_version(text)', 'c', 's', false, false),
-              ('event_store.es_uuid_v7()', 'c', 's', false, false) $$,
-    'every function is in C, none is SECURITY DEFINER; appends are PARALLEL UNSAFE');
+    $$ VALUES ('event_store._es_check_consumer(text)', 'plpgsql', 'u', false, false, 'i', false, 0),
+              ('event_store._es_check_position(bigint)', 'plpgsql', 'u', false, false, 'i', false, 0),
+              ('event_store._es_events_after_statement()', 'c', 'u', false, false, 'v', false, 0),
+              ('event_store._es_events_before_insert()', 'c', 'u', false, false, 'v', false, 0),
+              ('event_store._es_install()', 'c', 'u', false, false, 'v', false, 0),
+              ('event_store._es_refuse_change()', 'c', 'u', false, false, 'v', false, 0),
+              ('event_store.es_append(text,bigint,jsonb)', 'c', 'u', false, false, 'v', false, 0),
+              ('event_store.es_append(text,bigint,text,jsonb,jsonb,uuid,integer)', 'c', 'u', false, false, 'v', false, 0),
+              ('event_store.es_category(text)', 'c', 's', false, false, 'i', true, 0),
+              ('event_store.es_checkpoint_get(text)', 'plpgsql', 'u', false, false, 's', false, 0),
+              ('event_store.es_checkpoint_reset(text,bigint)', 'plpgsql', 'u', false, false, 'v', false, 0),
+              ('event_store.es_checkpoint_save(text,bigint,bigint)', 'plpgsql', 'u', false, false, 'v', false, 0),
+              ('event_store.es_consumer_member(text,integer)', 'c', 's', false, false, 'i', true, 0),
+              ('event_store.es_head_position()', 'c', 'u', false, false, 'v', false, 0),
+              ('event_store.es_read_all(bigint,bigint,text[])', 'c', 'u', false, true, 'v', false, 1000),
+              ('event_store.es_read_category(text,bigint,bigint,integer,integer)', 'c', 'u', false, true, 'v', false, 1000),
+              ('event_store.es_read_stream(text,bigint,bigint,boolean)', 'c', 's', false, true, 's', false, 100),
+              ('event_store.es_stream_version(text)', 'c', 's', false, false, 's', false, 0),
+              ('event_store.es_uuid_v7()', 'c', 's', false, false, 'v', false, 0) $$,
+    'every function: language, parallel safety (appends and the feed are PARALLEL UNSAFE), none is SECURITY DEFINER');
 
+-- The PL/pgSQL functions pin their search_path; the C ones need none (they
+-- reach their objects by OID).
 SELECT results_eq(
-    $$ SELECT p.oid::regprocedure::text, pg_get_function_arguments(p.oid)
+    $$ SELECT p.oid::regprocedure::text, coalesce(p.proconfig, '{}') COLLATE "default"
          FROM pg_proc p
         WHERE p.pronamespace = 'event_store'::regnamespace
-          AND p.proname IN ('es_append', 'es_read_stream', 'es_stream_version', 'es_category')
+          AND (p.proconfig IS NOT NULL
+               OR p.prolang <> (SELECT oid FROM pg_language WHERE lanname = 'c'))
         ORDER BY 1 $$,
-    $$ VALUES ('event_store.es_append(text,bigint,jsonb)',
-               'stream text, expected_version bigint, events jsonb'),
+    $$ VALUES ('event_store._es_check_consumer(text)', ARRAY['search_path=pg_catalog, pg_temp']),
+              ('event_store._es_check_position(bigint)', ARRAY['search_path=pg_catalog, pg_temp']),
+              ('event_store.es_checkpoint_get(text)', ARRAY['search_path=pg_catalog, pg_temp']),
+              ('event_store.es_checkpoint_reset(text,bigint)', ARRAY['search_path=pg_catalog, pg_temp']),
+              ('event_store.es_checkpoint_save(text,bigint,bigint)', ARRAY['search_path=pg_catalog, pg_temp']) $$,
+    'only the PL/pgSQL functions set anything: search_path = pg_catalog, pg_temp');
+
+SELECT results_eq(
+    $$ SELECT p.oid::regprocedure::text, pg_get_function_arguments(p.oid),
+              pg_get_function_result(p.oid)
+         FROM pg_proc p
+        WHERE p.pronamespace = 'event_store'::regnamespace
+        ORDER BY 1 $$,
+    $$ VALUES ('event_store._es_check_consumer(text)', 'consumer text', 'void'),
+              ('event_store._es_check_position(bigint)', 'value bigint', 'void'),
+              ('event_store._es_events_after_statement()', '', 'trigger'),
+              ('event_store._es_events_before_insert()', '', 'trigger'),
+              ('event_store._es_install()', '', 'void'),
+              ('event_store._es_refuse_change()', '', 'trigger'),
+              ('event_store.es_append(text,bigint,jsonb)',
+               'stream text, expected_version bigint, events jsonb',
+               'event_store.es_append_result'),
               ('event_store.es_append(text,bigint,text,jsonb,jsonb,uuid,integer)',
-               'stream text, expected_version bigint, type text, data jsonb, metadata jsonb DEFAULT NULL::jsonb, event_id uuid DEFAULT NULL::uuid, schema_version integer DEFAULT 1'),
-              ('event_store.es_category(text)', 'stream text'),
+               'stream text, expected_version bigint, type text, data jsonb, metadata jsonb DEFAULT NULL::jsonb, event_id uuid DEFAULT NULL::uuid, schema_version integer DEFAULT 1',
+               'event_store.es_append_result'),
+              ('event_store.es_category(text)', 'stream text', 'text'),
+              ('event_store.es_checkpoint_get(text)', 'consumer text', 'bigint'),
+              ('event_store.es_checkpoint_reset(text,bigint)',
+               'consumer text, "position" bigint DEFAULT 0', 'bigint'),
+              ('event_store.es_checkpoint_save(text,bigint,bigint)',
+               'consumer text, "position" bigint, expected_position bigint DEFAULT NULL::bigint', 'bigint'),
+              ('event_store.es_consumer_member(text,integer)', 'stream text, consumer_size integer', 'integer'),
+              ('event_store.es_head_position()', '', 'bigint'),
+              ('event_store.es_read_all(bigint,bigint,text[])',
+               'after_position bigint DEFAULT 0, max_count bigint DEFAULT 1000, types text[] DEFAULT NULL::text[]',
+               'SETOF event_store.es_event'),
+              ('event_store.es_read_category(text,bigint,bigint,integer,integer)',
+               'category text, after_position bigint DEFAULT 0, max_count bigint DEFAULT 1000, consumer_member integer DEFAULT 0, consumer_size integer DEFAULT 1',
+               'SETOF event_store.es_event'),
               ('event_store.es_read_stream(text,bigint,bigint,boolean)',
-               'stream text, from_version bigint DEFAULT NULL::bigint, max_count bigint DEFAULT NULL::bigint, backwards boolean DEFAULT false'),
-              ('event_store.es_stream_version(text)', 'stream text') $$,
-    'argument names and defaults (callable with named arguments)');
+               'stream text, from_version bigint DEFAULT NULL::bigint, max_count bigint DEFAULT NULL::bigint, backwards boolean DEFAULT false',
+               'SETOF event_store.es_event'),
+              ('event_store.es_stream_version(text)', 'stream text', 'bigint'),
+              ('event_store.es_uuid_v7()', '', 'uuid') $$,
+    'argument names, defaults and results of every function (callable with named arguments)');
+
+-- Every function and relation of the extension is documented.
+SELECT is_empty(
+    $$ SELECT p.oid::regprocedure::text FROM pg_proc p
+        WHERE p.pronamespace = 'event_store'::regnamespace AND p.proname LIKE 'es\_%'
+          AND obj_description(p.oid, 'pg_proc') IS NULL $$,
+    'every es_ function has a comment');
+SELECT is_empty(
+    $$ SELECT c.oid::regclass::text FROM pg_class c
+        WHERE c.relnamespace = 'event_store'::regnamespace AND c.relkind IN ('r', 'v')
+          AND obj_description(c.oid, 'pg_class') IS NULL $$,
+    'every table and view has a comment');
 
 -- pg_dump keeps the data ------------------------------------------------------
 
@@ -363,10 +584,11 @@ SELECT results_eq(
               unnest(e.extconfig, e.extcondition) AS c(relid, cond)
         WHERE e.extname = 'event_store'
         ORDER BY 1 $$,
-    $$ VALUES ('event_store.events', 'ORDER BY position'),
+    $$ VALUES ('event_store.checkpoints', ''),
+              ('event_store.events', 'ORDER BY position'),
               ('event_store.streams', ''),
               ('event_store.streams_id_seq', '') $$,
-    'events, streams and streams_id_seq are configuration tables dumped by pg_dump');
+    'checkpoints, events, streams and streams_id_seq are configuration tables dumped by pg_dump');
 SELECT is(
     (SELECT c.cond FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS c(relid, cond)
       WHERE e.extname = 'event_store' AND c.relid = 'event_store.events'::regclass),
@@ -382,7 +604,7 @@ SELECT is(
         AND c.relkind IN ('r', 'S', 'v', 'm', 'p', 'f')
         AND a.grantee = 0),
     0,
-    'PUBLIC has no privilege on any table or sequence of event_store');
+    'PUBLIC has no privilege on any table, view or sequence of event_store');
 SELECT ok(
     NOT has_table_privilege('public', 'event_store.events',
                             'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER'),
@@ -391,6 +613,18 @@ SELECT ok(
     NOT has_table_privilege('public', 'event_store.streams',
                             'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER'),
     'PUBLIC has no privilege on streams');
+SELECT ok(
+    NOT has_table_privilege('public', 'event_store.checkpoints',
+                            'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER'),
+    'PUBLIC has no privilege on checkpoints');
+SELECT ok(
+    NOT has_table_privilege('public', 'event_store.es_consumers',
+                            'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER'),
+    'PUBLIC has no privilege on the view es_consumers');
+SELECT ok(
+    NOT has_any_column_privilege('public', 'event_store.checkpoints', 'SELECT, INSERT, UPDATE, REFERENCES')
+    AND NOT has_any_column_privilege('public', 'event_store.es_consumers', 'SELECT, INSERT, UPDATE, REFERENCES'),
+    'PUBLIC has no column privilege on checkpoints or es_consumers');
 SELECT ok(
     NOT has_sequence_privilege('public', 'event_store.streams_id_seq', 'USAGE, SELECT, UPDATE'),
     'PUBLIC has no privilege on streams_id_seq');
@@ -406,25 +640,34 @@ SELECT results_eq(
          FROM pg_proc p
         WHERE p.pronamespace = 'event_store'::regnamespace
         ORDER BY 1 $$,
-    $$ VALUES ('event_store._es_events_after_statement()', false),
+    $$ VALUES ('event_store._es_check_consumer(text)', true),
+              ('event_store._es_check_position(bigint)', true),
+              ('event_store._es_events_after_statement()', false),
               ('event_store._es_events_before_insert()', false),
               ('event_store._es_install()', false),
               ('event_store._es_refuse_change()', false),
               ('event_store.es_append(text,bigint,jsonb)', true),
               ('event_store.es_append(text,bigint,text,jsonb,jsonb,uuid,integer)', true),
               ('event_store.es_category(text)', true),
+              ('event_store.es_checkpoint_get(text)', true),
+              ('event_store.es_checkpoint_reset(text,bigint)', true),
+              ('event_store.es_checkpoint_save(text,bigint,bigint)', true),
+              ('event_store.es_consumer_member(text,integer)', true),
               ('event_store.es_head_position()', true),
+              ('event_store.es_read_all(bigint,bigint,text[])', true),
+              ('event_store.es_read_category(text,bigint,bigint,integer,integer)', true),
               ('event_store.es_read_stream(text,bigint,bigint,boolean)', true),
               ('event_store.es_stream_version(text)', true),
               ('event_store.es_uuid_v7()', true) $$,
-    'PUBLIC may execute the es_ functions (they check table privileges), not the internal ones');
+    'PUBLIC may execute the es_ functions (they check table privileges) and the two _es_check helpers the SECURITY INVOKER checkpoint functions call, not the other internal ones');
 SELECT results_eq(
     $$ SELECT relname::text COLLATE "default", relrowsecurity, relforcerowsecurity
          FROM pg_class
-        WHERE oid IN ('event_store.events'::regclass, 'event_store.streams'::regclass)
+        WHERE oid IN ('event_store.events'::regclass, 'event_store.streams'::regclass,
+                      'event_store.checkpoints'::regclass)
         ORDER BY 1 $$,
-    $$ VALUES ('events', false, false), ('streams', false, false) $$,
-    'row-level security is off on both tables (the functions refuse tables with RLS)');
+    $$ VALUES ('checkpoints', false, false), ('events', false, false), ('streams', false, false) $$,
+    'row-level security is off on every table (the C functions refuse tables with RLS)');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,11 +1,16 @@
 -- pgTAP: who may do what.  The C functions reach the tables directly, so
 -- they check the caller's table privileges themselves: INSERT on events to
--- append, SELECT on events to read a stream or the head, SELECT on streams
--- for es_stream_version.  UPDATE, DELETE and TRUNCATE of the tables are
--- refused by ENABLE ALWAYS triggers for every role, superuser included.
+-- append, SELECT on events to read a stream, the head or the feed
+-- (es_read_all, es_read_category), SELECT on streams for es_stream_version.
+-- The checkpoint functions are PL/pgSQL and SECURITY INVOKER: they need
+-- SELECT on checkpoints to read one, and SELECT, INSERT, UPDATE to save or
+-- reset one; the view es_consumers needs SELECT on the view and, since it
+-- calls es_head_position(), SELECT on events like every reader.  UPDATE, DELETE
+-- and TRUNCATE of events and streams are refused by ENABLE ALWAYS triggers
+-- for every role, superuser included.
 -- The roles are created inside the test transaction and vanish with it.
 BEGIN;
-SELECT plan(89);
+SELECT plan(138);
 SET LOCAL client_min_messages = warning;  -- no NOTICE of TRUNCATE ... CASCADE
 
 CREATE ROLE regress_es_nobody;          -- no privilege on the tables
@@ -14,18 +19,41 @@ CREATE ROLE regress_es_events_reader;   -- SELECT on events only
 CREATE ROLE regress_es_writer;          -- INSERT and SELECT on events, SELECT on streams
 CREATE ROLE regress_es_all;             -- every privilege on both tables
 CREATE ROLE regress_es_member IN ROLE regress_es_reader;  -- inherits the reader's
+CREATE ROLE regress_es_checkpointer;    -- SELECT, INSERT, UPDATE on checkpoints only
+CREATE ROLE regress_es_cp_reader;       -- SELECT on checkpoints only
+CREATE ROLE regress_es_projector;       -- SELECT on events; SELECT, INSERT, UPDATE on checkpoints
+CREATE ROLE regress_es_monitor;         -- SELECT on the view es_consumers and on events
 GRANT SELECT ON event_store.events, event_store.streams TO regress_es_reader;
 GRANT SELECT ON event_store.events TO regress_es_events_reader;
 GRANT INSERT, SELECT ON event_store.events TO regress_es_writer;
 GRANT SELECT ON event_store.streams TO regress_es_writer;
 GRANT ALL ON event_store.events, event_store.streams TO regress_es_all;
+GRANT SELECT, INSERT, UPDATE ON event_store.checkpoints TO regress_es_checkpointer;
+GRANT SELECT ON event_store.checkpoints TO regress_es_cp_reader;
+GRANT SELECT ON event_store.events TO regress_es_projector;
+GRANT SELECT, INSERT, UPDATE ON event_store.checkpoints TO regress_es_projector;
+GRANT SELECT ON event_store.es_consumers TO regress_es_monitor;
 
--- Counts of what is stored, to show that a refused call stores nothing.
+-- Counts of what is stored, to show that a refused call stores nothing
+-- (leaving out the feed-* streams a second session commits for the feed).
 CREATE FUNCTION pg_temp.stored() RETURNS text LANGUAGE sql AS $$
   SELECT format('events=%s streams=%s versions=%s',
-                (SELECT count(*) FROM event_store.events),
-                (SELECT count(*) FROM event_store.streams),
-                (SELECT coalesce(sum(version), 0) FROM event_store.streams))
+                (SELECT count(*) FROM event_store.events WHERE stream NOT LIKE 'feed-%'),
+                (SELECT count(*) FROM event_store.streams WHERE name NOT LIKE 'feed-%'),
+                (SELECT coalesce(sum(version), 0) FROM event_store.streams
+                  WHERE name NOT LIKE 'feed-%'))
+$$;
+-- Every checkpoint, as the superuser sees it.
+CREATE FUNCTION pg_temp.checkpoints() RETURNS text LANGUAGE sql AS $$
+  SELECT coalesce(string_agg(consumer || '=' || position, ' ' ORDER BY consumer), '')
+    FROM event_store.checkpoints
+$$;
+-- A second session, whose appends commit at once (see "The feed" below).
+CREATE EXTENSION dblink;
+CREATE FUNCTION pg_temp.remote() RETURNS text LANGUAGE sql AS $$
+  SELECT format('dbname=%s host=%s port=%s user=%s', current_database(),
+                split_part(current_setting('unix_socket_directories'), ',', 1),
+                current_setting('port'), current_user)
 $$;
 
 -- A role without privileges ----------------------------------------------------
@@ -83,6 +111,100 @@ SELECT is_empty($$ SELECT * FROM event_store.es_read_stream('order-1') $$,
                 'reader: an unknown stream reads as no rows');
 RESET ROLE;
 
+-- The feed ---------------------------------------------------------------------
+-- An open transaction that appended holds the feed back for every reader,
+-- itself included, until it ends: so this comes before the first append of
+-- this transaction, and reads three events a second session commits.
+
+SELECT results_eq(
+    $$ SELECT * FROM dblink(pg_temp.remote(),
+         $r$ SELECT stream, last_version FROM event_store.es_append('feed-1', 0,
+               '[{"type":"FeedA","data":{"n":1}},{"type":"FeedB","data":{"n":2}},
+                 {"type":"FeedA","data":{"n":3}}]') $r$) AS t(stream text, last_version bigint) $$,
+    $$ VALUES ('feed-1'::text, 3::bigint) $$,
+    'a second session commits three events to feed-1');
+
+SET ROLE regress_es_nobody;
+SELECT throws_ok(
+    $$ SELECT * FROM event_store.es_read_all() $$,
+    '42501', 'permission denied for table events',
+    'nobody: es_read_all needs SELECT on events');
+SELECT throws_ok(
+    $$ SELECT * FROM event_store.es_read_all(0, 10, ARRAY['FeedA']) $$,
+    '42501', 'permission denied for table events',
+    'nobody: es_read_all with a type filter needs SELECT on events');
+SELECT throws_ok(
+    $$ SELECT * FROM event_store.es_read_category('feed') $$,
+    '42501', 'permission denied for table events',
+    'nobody: es_read_category needs SELECT on events');
+SELECT throws_ok(
+    $$ SELECT * FROM event_store.es_read_category('feed', 0, 10, 1, 3) $$,
+    '42501', 'permission denied for table events',
+    'nobody: es_read_category as a consumer group member needs SELECT on events');
+-- es_consumer_member touches no table
+SELECT is(event_store.es_consumer_member('order-1', 4), 1, 'nobody: es_consumer_member works');
+RESET ROLE;
+
+SET ROLE regress_es_reader;
+SELECT results_eq(
+    $$ SELECT stream, version, type, data FROM event_store.es_read_all() $$,
+    $$ VALUES ('feed-1'::text, 1::bigint, 'FeedA'::text, '{"n":1}'::jsonb),
+              ('feed-1', 2, 'FeedB', '{"n":2}'), ('feed-1', 3, 'FeedA', '{"n":3}') $$,
+    'reader: es_read_all returns the committed events, in position order');
+SELECT results_eq(
+    $$ SELECT version FROM event_store.es_read_all(0, 100, ARRAY['FeedA']) $$,
+    ARRAY[1, 3]::bigint[],
+    'reader: es_read_all with a type filter');
+SELECT results_eq(
+    $$ SELECT version FROM event_store.es_read_category('feed', 0, 100, 0, 1) $$,
+    ARRAY[1, 2, 3]::bigint[],
+    'reader: es_read_category returns the category''s events');
+RESET ROLE;
+
+SET ROLE regress_es_events_reader;
+SELECT results_eq(
+    $$ SELECT version FROM event_store.es_read_all(0, 2) $$,
+    ARRAY[1, 2]::bigint[],
+    'events reader: es_read_all needs only SELECT on events');
+SELECT results_eq(
+    $$ SELECT version FROM event_store.es_read_category('feed', 0, 100,
+                                                        event_store.es_consumer_member('feed-1', 2), 2) $$,
+    ARRAY[1, 2, 3]::bigint[],
+    'events reader: es_read_category as a consumer group member needs only SELECT on events');
+RESET ROLE;
+
+-- privileges on checkpoints do not open the feed
+SET ROLE regress_es_checkpointer;
+SELECT throws_ok(
+    $$ SELECT * FROM event_store.es_read_all() $$,
+    '42501', 'permission denied for table events',
+    'checkpointer: es_read_all needs SELECT on events');
+SELECT throws_ok(
+    $$ SELECT * FROM event_store.es_read_category('feed') $$,
+    '42501', 'permission denied for table events',
+    'checkpointer: es_read_category needs SELECT on events');
+RESET ROLE;
+
+-- A projection: read a page from the checkpoint, save its last position.
+SET ROLE regress_es_projector;
+SELECT is(
+    event_store.es_checkpoint_save('projector',
+        (SELECT max(position) FROM event_store.es_read_all(event_store.es_checkpoint_get('projector'), 2)),
+        0),
+    (SELECT position FROM event_store.events WHERE stream = 'feed-1' AND version = 2),
+    'projector: reads a page of 2 from checkpoint 0 and saves the position of the 2nd event');
+SELECT results_eq(
+    $$ SELECT stream, version FROM event_store.es_read_all(event_store.es_checkpoint_get('projector'), 100) $$,
+    $$ VALUES ('feed-1'::text, 3::bigint) $$,
+    'projector: the next page starts after the checkpoint');
+RESET ROLE;
+SELECT is(pg_temp.checkpoints(), 'projector=' || (SELECT position FROM event_store.events
+                                                   WHERE stream = 'feed-1' AND version = 2),
+          'the projector''s checkpoint is stored');
+CREATE TEMP TABLE expected_projector AS
+  SELECT position FROM event_store.events WHERE stream = 'feed-1' AND version = 2;
+GRANT SELECT ON expected_projector TO PUBLIC;
+
 -- the superuser appends two events, read below
 SELECT results_eq(
     $$ SELECT stream, first_version, last_version
@@ -104,11 +226,13 @@ SELECT results_eq(
 SELECT is(event_store.es_stream_version('order-1'), 2::bigint,
           'reader: es_stream_version is 2');
 SELECT results_eq(
-    $$ SELECT version, type COLLATE "default" FROM event_store.events ORDER BY position $$,
+    $$ SELECT version, type COLLATE "default" FROM event_store.events
+        WHERE stream NOT LIKE 'feed-%' ORDER BY position $$,
     $$ VALUES (1::bigint, 'OrderPlaced'::text), (2::bigint, 'OrderPaid'::text) $$,
     'reader: plain SELECT from events');
 SELECT results_eq(
-    $$ SELECT name COLLATE "default", category COLLATE "default", version FROM event_store.streams $$,
+    $$ SELECT name COLLATE "default", category COLLATE "default", version FROM event_store.streams
+        WHERE name NOT LIKE 'feed-%' $$,
     $$ VALUES ('order-1'::text, 'order'::text, 2::bigint) $$,
     'reader: plain SELECT from streams');
 SELECT throws_ok(
@@ -250,6 +374,165 @@ SELECT throws_ok(
     '42501', 'permission denied for table events',
     'the superuser calling a SECURITY DEFINER function owned by nobody is denied');
 
+-- Checkpoints ------------------------------------------------------------------
+
+SET ROLE regress_es_nobody;
+SELECT throws_ok(
+    $$ SELECT event_store.es_checkpoint_save('nobody_view', 1) $$,
+    '42501', 'permission denied for table checkpoints',
+    'nobody: es_checkpoint_save needs privileges on checkpoints');
+SELECT throws_ok(
+    $$ SELECT event_store.es_checkpoint_get('nobody_view') $$,
+    '42501', 'permission denied for table checkpoints',
+    'nobody: es_checkpoint_get needs SELECT on checkpoints');
+SELECT throws_ok(
+    $$ SELECT event_store.es_checkpoint_reset('nobody_view', 0) $$,
+    '42501', 'permission denied for table checkpoints',
+    'nobody: es_checkpoint_reset needs privileges on checkpoints');
+SELECT throws_ok(
+    $$ SELECT * FROM event_store.es_consumers $$,
+    '42501', 'permission denied for view es_consumers',
+    'nobody: es_consumers needs SELECT on the view');
+SELECT throws_ok(
+    $$ SELECT * FROM event_store.checkpoints $$,
+    '42501', 'permission denied for table checkpoints',
+    'nobody: plain SELECT from checkpoints is denied');
+SELECT throws_ok(
+    $$ INSERT INTO event_store.checkpoints (consumer, position) VALUES ('nobody_view', 1) $$,
+    '42501', 'permission denied for table checkpoints',
+    'nobody: plain INSERT into checkpoints is denied');
+-- the validation helpers the checkpoint functions call are executable by
+-- everyone, and harmless: they check their argument and touch nothing
+SELECT lives_ok($$ SELECT event_store._es_check_consumer('nobody_view') $$,
+                'nobody: _es_check_consumer may be called');
+SELECT throws_ok($$ SELECT event_store._es_check_position(-1) $$,
+                 '22023', 'position must not be negative',
+                 'nobody: _es_check_position may be called');
+RESET ROLE;
+
+-- SELECT on events and streams opens neither checkpoints nor es_consumers.
+SET ROLE regress_es_reader;
+SELECT throws_ok(
+    $$ SELECT event_store.es_checkpoint_get('reader_view') $$,
+    '42501', 'permission denied for table checkpoints',
+    'reader: es_checkpoint_get needs SELECT on checkpoints');
+SELECT throws_ok(
+    $$ SELECT event_store.es_checkpoint_save('reader_view', 1) $$,
+    '42501', 'permission denied for table checkpoints',
+    'reader: es_checkpoint_save needs privileges on checkpoints');
+SELECT throws_ok(
+    $$ SELECT * FROM event_store.es_consumers $$,
+    '42501', 'permission denied for view es_consumers',
+    'reader: SELECT on events does not open es_consumers');
+RESET ROLE;
+
+-- SELECT, INSERT, UPDATE on checkpoints: the checkpoint functions work.
+SET ROLE regress_es_checkpointer;
+SELECT is(event_store.es_checkpoint_get('cp_view'), 0::bigint,
+          'checkpointer: es_checkpoint_get of an unknown consumer is 0');
+SELECT is(event_store.es_checkpoint_save('cp_view', 5), 5::bigint,
+          'checkpointer: es_checkpoint_save creates a checkpoint');
+SELECT is(event_store.es_checkpoint_save('cp_view', 9, 5), 9::bigint,
+          'checkpointer: es_checkpoint_save with expected_position moves it');
+SELECT is(event_store.es_checkpoint_get('cp_view'), 9::bigint,
+          'checkpointer: es_checkpoint_get reads it');
+SELECT is(event_store.es_checkpoint_reset('cp_view', 2), 2::bigint,
+          'checkpointer: es_checkpoint_reset moves it back');
+SELECT throws_ok(
+    $$ SELECT event_store.es_checkpoint_save('cp_view', 1) $$,
+    'V0002', 'checkpoint of consumer "cp_view" cannot move backwards',
+    'checkpointer: and the checkpoint rules apply');
+SELECT results_eq(
+    $$ SELECT consumer COLLATE "default", position FROM event_store.checkpoints ORDER BY consumer $$,
+    $$ VALUES ('cp_view'::text, 2::bigint), ('projector', (SELECT position FROM expected_projector)) $$,
+    'checkpointer: plain SELECT from checkpoints');
+RESET ROLE;
+SET ROLE regress_es_checkpointer;
+SELECT throws_ok(
+    $$ DELETE FROM event_store.checkpoints $$,
+    '42501', 'permission denied for table checkpoints',
+    'checkpointer: DELETE from checkpoints was not granted');
+SELECT throws_ok(
+    $$ SELECT * FROM event_store.es_consumers $$,
+    '42501', 'permission denied for view es_consumers',
+    'checkpointer: privileges on checkpoints do not open es_consumers');
+RESET ROLE;
+SELECT is(pg_temp.checkpoints(), 'cp_view=2 projector=' || (SELECT position FROM expected_projector),
+          'the checkpointer saved cp_view at 2');
+
+-- SELECT alone reads checkpoints; saving takes a row lock and writes.
+SET ROLE regress_es_cp_reader;
+SELECT is(event_store.es_checkpoint_get('cp_view'), 2::bigint,
+          'checkpoint reader: es_checkpoint_get needs only SELECT on checkpoints');
+SELECT throws_ok(
+    $$ SELECT event_store.es_checkpoint_save('cp_view', 3) $$,
+    '42501', 'permission denied for table checkpoints',
+    'checkpoint reader: es_checkpoint_save needs UPDATE on checkpoints');
+SELECT throws_ok(
+    $$ SELECT event_store.es_checkpoint_save('cp_new', 3) $$,
+    '42501', 'permission denied for table checkpoints',
+    'checkpoint reader: es_checkpoint_save of a new consumer is denied too');
+SELECT throws_ok(
+    $$ SELECT event_store.es_checkpoint_reset('cp_view', 0) $$,
+    '42501', 'permission denied for table checkpoints',
+    'checkpoint reader: es_checkpoint_reset needs UPDATE on checkpoints');
+RESET ROLE;
+SELECT is(pg_temp.checkpoints(), 'cp_view=2 projector=' || (SELECT position FROM expected_projector),
+          'the refused saves changed nothing');
+
+SET ROLE regress_es_projector;
+SELECT throws_ok(
+    $$ SELECT * FROM event_store.es_consumers $$,
+    '42501', 'permission denied for view es_consumers',
+    'projector: es_consumers needs SELECT on the view');
+RESET ROLE;
+
+-- SELECT on the view alone: like any view, it reads its tables with the
+-- privileges of its owner.  The view as text, or the error reading it:
+CREATE FUNCTION pg_temp.consumers() RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  r text;
+BEGIN
+  SELECT string_agg(format('%s position=%s head=%s lag_positions=%s lag_events=%s',
+                           consumer, position, head, lag_positions, lag_events),
+                    '; ' ORDER BY consumer)
+    INTO r FROM event_store.es_consumers;
+  RETURN r;
+EXCEPTION WHEN OTHERS THEN
+  RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+CREATE TEMP TABLE consumers_seen_by_owner AS SELECT pg_temp.consumers() AS seen;
+GRANT SELECT ON consumers_seen_by_owner TO regress_es_monitor;
+SELECT matches(
+    (SELECT seen FROM consumers_seen_by_owner),
+    '^cp_view position=2 head=[0-9]+ lag_positions=[0-9]+ lag_events=[0-9]+; '
+    || 'projector position=' || (SELECT position FROM expected_projector)
+    || ' head=[0-9]+ lag_positions=[0-9]+ lag_events=[0-9]+$',
+    'the owner reads both consumers from es_consumers');
+SET ROLE regress_es_monitor;
+SELECT is(
+    pg_temp.consumers(),
+    '42501: permission denied for table events',
+    'monitor with SELECT on es_consumers only: the head inside needs SELECT on events');
+RESET ROLE;
+GRANT SELECT ON event_store.events TO regress_es_monitor;
+SET ROLE regress_es_monitor;
+SELECT is(
+    pg_temp.consumers(),
+    (SELECT seen FROM consumers_seen_by_owner),
+    'monitor: SELECT on es_consumers and on events is enough to read every consumer and its lag');
+SELECT throws_ok(
+    $$ SELECT * FROM event_store.checkpoints $$,
+    '42501', 'permission denied for table checkpoints',
+    'monitor: the view opens no access to checkpoints');
+SELECT throws_ok(
+    $$ SELECT event_store.es_checkpoint_get('cp_view') $$,
+    '42501', 'permission denied for table checkpoints',
+    'monitor: nor to the checkpoint functions');
+RESET ROLE;
+SELECT is(pg_temp.stored(), 'events=7 streams=2 versions=7',
+          'the checkpoint calls stored no event');
+
 -- Every privilege is not enough to change events --------------------------------
 
 SET ROLE regress_es_all;
@@ -353,7 +636,7 @@ SELECT is(pg_temp.stored(), 'events=7 streams=2 versions=7',
           'every refused change left the tables as they were');
 SELECT results_eq(
     $$ SELECT stream COLLATE "default", version, type COLLATE "default", data
-         FROM event_store.events ORDER BY position $$,
+         FROM event_store.events WHERE stream NOT LIKE 'feed-%' ORDER BY position $$,
     $$ VALUES ('order-1'::text, 1::bigint, 'OrderPlaced'::text, '{"n":1}'::jsonb),
               ('order-1', 2, 'OrderPaid', '{"n":2}'),
               ('order-1', 3, 'OrderShipped', '{"n":3}'),
