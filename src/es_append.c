@@ -373,9 +373,7 @@ es_find_retry(const EsCatalog *cat, text *stream, EsStream *st,
 			text	   *other = DatumGetTextPP(slot_getattr(slot, Anum_es_events_stream, &isnull));
 			int64		version = DatumGetInt64(slot_getattr(slot, Anum_es_events_version, &isnull));
 			int64		position = DatumGetInt64(slot_getattr(slot, Anum_es_events_position, &isnull));
-			bool		same_stream = (VARSIZE_ANY_EXHDR(other) == VARSIZE_ANY_EXHDR(stream) &&
-									   memcmp(VARDATA_ANY(other), VARDATA_ANY(stream),
-											  VARSIZE_ANY_EXHDR(stream)) == 0);
+			bool		same_stream = es_same_name(other, stream);
 
 			nfound++;
 			/* name the other stream only to a role that may read it */

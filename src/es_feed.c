@@ -145,12 +145,7 @@ es_types_arg(FunctionCallInfo fcinfo, int argno, int *ntypes)
 		t = DatumGetTextPP(elems[i]);
 		es_validate_type(t);
 		for (j = 0; j < kept && !dup; j++)
-		{
-			text	   *u = DatumGetTextPP(elems[j]);
-
-			dup = VARSIZE_ANY_EXHDR(t) == VARSIZE_ANY_EXHDR(u) &&
-				memcmp(VARDATA_ANY(t), VARDATA_ANY(u), VARSIZE_ANY_EXHDR(t)) == 0;
-		}
+			dup = es_same_name(t, DatumGetTextPP(elems[j]));
 		if (!dup)
 			elems[kept++] = PointerGetDatum(t);
 	}

@@ -97,11 +97,7 @@ es_add_category(List **categories, text *stream)
 
 	foreach(lc, *categories)
 	{
-		text	   *known = (text *) lfirst(lc);
-
-		if (VARSIZE_ANY_EXHDR(known) == VARSIZE_ANY_EXHDR(category) &&
-			memcmp(VARDATA_ANY(known), VARDATA_ANY(category),
-				   VARSIZE_ANY_EXHDR(category)) == 0)
+		if (es_same_name((text *) lfirst(lc), category))
 			return;
 	}
 	*categories = lappend(*categories, category);

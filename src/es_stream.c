@@ -85,14 +85,15 @@ static bool es_held_callbacks = false;
 #define ES_RELFILE(rel)	((rel)->rd_node.relNode)
 #endif
 
-static uint64
+uint64
 es_name_hash(text *name)
 {
 	return hash_bytes_extended((const unsigned char *) VARDATA_ANY(name),
 							   VARSIZE_ANY_EXHDR(name), 0);
 }
 
-static bool
+/* Equal texts, byte for byte (names and types are compared in "C"). */
+bool
 es_same_name(text *a, text *b)
 {
 	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
@@ -217,8 +218,6 @@ es_held_remember(Relation streams, text *name, EsStream *stream)
 		es_held_forget(true);
 	if (es_held == NULL)
 	{
-		HASHCTL		ctl;
-
 		if (!es_held_callbacks)
 		{
 			RegisterXactCallback(es_held_xact_callback, NULL);
@@ -227,12 +226,8 @@ es_held_remember(Relation streams, text *name, EsStream *stream)
 		es_held_context = AllocSetContextCreate(TopTransactionContext,
 												"event_store held streams",
 												ALLOCSET_DEFAULT_SIZES);
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(uint64);
-		ctl.entrysize = sizeof(EsHeldStream);
-		ctl.hcxt = es_held_context;
-		es_held = hash_create("event_store held streams", 64, &ctl,
-							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		es_held = es_name_hash_table("event_store held streams",
+									 sizeof(EsHeldStream), es_held_context);
 		es_held_relid = RelationGetRelid(streams);
 		es_held_relfile = ES_RELFILE(streams);
 	}
@@ -408,10 +403,8 @@ es_stream_index(Relation streams, HeapTuple tuple, bool only_summarizing)
 static void
 es_creation_locktag(LOCKTAG *tag, text *name)
 {
-	uint64		hash;
+	uint64		hash = es_name_hash(name);
 
-	hash = hash_bytes_extended((const unsigned char *) VARDATA_ANY(name),
-							   VARSIZE_ANY_EXHDR(name), 0);
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) (hash >> 32),
 						 (uint32) hash, ES_LOCKTAG_STREAM);
 }

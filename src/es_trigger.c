@@ -396,17 +396,11 @@ es_events_after_statement(PG_FUNCTION_ARGS)
 	{
 		TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
 		TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-		HASHCTL		ctl;
-		HTAB	   *maxima;
+		HTAB	   *maxima = es_name_hash_table("event_store inserted streams",
+												sizeof(EsInsertedMax),
+												CurrentMemoryContext);
 		HASH_SEQ_STATUS seq;
 		EsInsertedMax *entry;
-
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(uint64);
-		ctl.entrysize = sizeof(EsInsertedMax);
-		ctl.hcxt = CurrentMemoryContext;
-		maxima = hash_create("event_store inserted streams", 64, &ctl,
-							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
 		tuplestore_rescan(inserted);
 		while (tuplestore_gettupleslot(inserted, true, false, slot))
@@ -414,15 +408,11 @@ es_events_after_statement(PG_FUNCTION_ARGS)
 			bool		isnull;
 			text	   *stream = DatumGetTextPP(slot_getattr(slot, Anum_es_events_stream, &isnull));
 			int64		version = DatumGetInt64(slot_getattr(slot, Anum_es_events_version, &isnull));
-			uint64		hash = hash_bytes_extended((const unsigned char *) VARDATA_ANY(stream),
-												   VARSIZE_ANY_EXHDR(stream), 0);
+			uint64		hash = es_name_hash(stream);
 			bool		found;
 
 			entry = hash_search(maxima, &hash, HASH_ENTER, &found);
-			if (found &&
-				(VARSIZE_ANY_EXHDR(entry->stream) != VARSIZE_ANY_EXHDR(stream) ||
-				 memcmp(VARDATA_ANY(entry->stream), VARDATA_ANY(stream),
-						VARSIZE_ANY_EXHDR(stream)) != 0))
+			if (found && !es_same_name(entry->stream, stream))
 			{
 				/* another name with the same hash: move this one now */
 				es_stream_move_up(cat, streams, name_index, stream, version);

@@ -12,6 +12,7 @@
 #include "datatype/timestamp.h"
 #include "executor/executor.h"
 #include "nodes/makefuncs.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -97,6 +98,23 @@ es_inserter_close(EsInserter *ins)
 	ExecCloseIndices(ins->rri);
 	FreeExecutorState(ins->estate);
 	pfree(ins->rri);
+}
+
+/*
+ * A hash table keyed by the 64-bit hash of a stream name (es_name_hash),
+ * whose entries start with that uint64; in cxt.  Callers compare the names
+ * they store, since two names may share a hash.
+ */
+HTAB *
+es_name_hash_table(const char *tabname, Size entrysize, MemoryContext cxt)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(uint64);
+	ctl.entrysize = entrysize;
+	ctl.hcxt = cxt;
+	return hash_create(tabname, 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
 /*

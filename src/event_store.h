@@ -147,6 +147,8 @@ typedef struct EsStream
 	TransactionId wait_xid;		/* an open transaction writing the row */
 } EsStream;
 
+extern uint64 es_name_hash(text *name);
+extern bool es_same_name(text *a, text *b);
 extern void es_validate_stream_name(text *name);
 extern void es_validate_type(text *type);
 extern text *es_category_of(text *name);
@@ -201,5 +203,7 @@ extern void es_inserter_index(EsInserter *ins, TupleTableSlot *slot,
 							  bool only_summarizing);
 extern void es_inserter_close(EsInserter *ins);
 extern Jsonb *es_empty_object(void);
+extern struct HTAB *es_name_hash_table(const char *tabname, Size entrysize,
+									   MemoryContext cxt);
 
 #endif							/* EVENT_STORE_H */
