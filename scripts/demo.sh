@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The event_store demo: installs what is missing, builds, starts a throwaway
 # cluster with the extension preloaded, tells a short story (an order placed,
-# a stale write refused, the stream read back, a listener woken), and stops
-# the cluster.
+# a stale write refused, the stream read back, a projection following the
+# feed, a listener woken), and stops the cluster.
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib.sh
@@ -54,7 +54,12 @@ sql -c "INSERT INTO event_store.events (stream, type, data)
 say "5. Read order-42 back to rebuild the aggregate"
 sql -c "SELECT position, version, type, data, metadata FROM event_store.es_read_stream('order-42')"
 
-say "6. The listener was woken (one notification can announce several commits)"
+say "6. A projection follows the gap-safe feed from its checkpoint"
+sql -c "SELECT position, stream, version, type FROM event_store.es_read_all(event_store.es_checkpoint_get('demo_view'), 100)" \
+    -c "SELECT event_store.es_checkpoint_save('demo_view', event_store.es_head_position()) AS checkpoint" \
+    -c "SELECT count(*) AS unread FROM event_store.es_read_all(event_store.es_checkpoint_get('demo_view'))"
+
+say "7. The listener was woken (one notification can announce several commits)"
 wait "$listener" || true
 grep -i notification "$work/listener.out" || { echo "no notification received"; exit 1; }
 
