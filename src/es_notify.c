@@ -169,17 +169,7 @@ es_notifier_step(EsDatabase *db, bool *gone)
 
 		/* too many to look at: find the newest directly */
 		if (overflow)
-		{
-			scan = index_beginscan(rel, idx, GetActiveSnapshot(), 1, 0);
-			index_rescan(scan, &keys[1], 1, NULL, 0);
-			if (index_getnext_slot(scan, BackwardScanDirection, slot))
-			{
-				bool		isnull;
-
-				head = DatumGetInt64(slot_getattr(slot, Anum_es_events_position, &isnull));
-			}
-			index_endscan(scan);
-		}
+			head = es_newest_position(cat, GetActiveSnapshot(), horizon);
 		ExecDropSingleTupleTableSlot(slot);
 		index_close(idx, AccessShareLock);
 		table_close(rel, AccessShareLock);

@@ -277,6 +277,36 @@ es_stream_version(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The position of the newest event below "below" that snapshot sees, by a
+ * backward scan of the primary key; 0 when there is none.
+ */
+int64
+es_newest_position(const EsCatalog *cat, Snapshot snapshot, int64 below)
+{
+	Relation	rel = table_open(cat->events, AccessShareLock);
+	Relation	idx = index_open(cat->events_pkey, AccessShareLock);
+	IndexScanDesc scan;
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	ScanKeyData key;
+	int64		result = 0;
+
+	ScanKeyInit(&key, 1, BTLessStrategyNumber, F_INT8LT, Int64GetDatum(below));
+	scan = index_beginscan(rel, idx, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	if (index_getnext_slot(scan, BackwardScanDirection, slot))
+	{
+		bool		isnull;
+
+		result = DatumGetInt64(slot_getattr(slot, Anum_es_events_position, &isnull));
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+/*
  * The position of the newest event a feed reader may see now: the highest
  * committed position below the safe horizon of the position register, read
  * with a snapshot taken after the horizon.  0 when there is none.
@@ -285,31 +315,9 @@ int64
 es_readable_head(const EsCatalog *cat)
 {
 	int64		horizon = es_safe_horizon(cat);
-	Relation	rel;
-	Relation	idx;
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
-	ScanKeyData key;
-	Snapshot	snapshot;
-	int64		head = 0;
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	int64		head = es_newest_position(cat, snapshot, horizon);
 
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	rel = table_open(cat->events, AccessShareLock);
-	idx = index_open(cat->events_pkey, AccessShareLock);
-	ScanKeyInit(&key, 1, BTLessStrategyNumber, F_INT8LT, Int64GetDatum(horizon));
-	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, idx, snapshot, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	if (index_getnext_slot(scan, BackwardScanDirection, slot))
-	{
-		bool		isnull;
-
-		head = DatumGetInt64(slot_getattr(slot, Anum_es_events_position, &isnull));
-	}
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	index_close(idx, AccessShareLock);
-	table_close(rel, AccessShareLock);
 	UnregisterSnapshot(snapshot);
 	return head;
 }

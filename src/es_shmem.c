@@ -393,32 +393,10 @@ es_reset_database(Oid dbid)
 static int64
 es_read_max_position(const EsCatalog *cat)
 {
-	Relation	rel;
-	Relation	idx;
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
-	Snapshot	snapshot;
-	int64		result = 0;
-	bool		isnull;
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	int64		result = es_newest_position(cat, snapshot, PG_INT64_MAX);
 
-	rel = table_open(cat->events, AccessShareLock);
-	idx = index_open(cat->events_pkey, AccessShareLock);
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, idx, snapshot, 0, 0);
-	index_rescan(scan, NULL, 0, NULL, 0);
-	if (index_getnext_slot(scan, BackwardScanDirection, slot))
-	{
-		Datum		d = slot_getattr(slot, Anum_es_events_position, &isnull);
-
-		if (!isnull)
-			result = DatumGetInt64(d);
-	}
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
 	UnregisterSnapshot(snapshot);
-	index_close(idx, AccessShareLock);
-	table_close(rel, AccessShareLock);
 	return result;
 }
 

@@ -173,6 +173,7 @@ extern int64 es_max_stored_version(const EsCatalog *cat, text *stream);
 
 /* es_read.c */
 extern int64 es_readable_head(const EsCatalog *cat);
+extern int64 es_newest_position(const EsCatalog *cat, Snapshot snapshot, int64 below);
 extern Tuplestorestate *es_begin_srf(FunctionCallInfo fcinfo, TupleDesc *desc);
 extern void es_check_event_desc(TupleDesc result, Relation rel);
 
