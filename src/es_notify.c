@@ -116,6 +116,7 @@ es_notifier_step(EsDatabase *db, bool *gone)
 	int64		horizon;
 	bool		sent = false;
 
+	es_notifier_begin_look(db);
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	pgstat_report_activity(STATE_RUNNING, "event_store: looking for new events");

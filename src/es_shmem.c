@@ -95,6 +95,7 @@ struct EsDatabase
 	TimestampTz notifier_launched;	/* last launch attempt */
 	int64		notified_upto;	/* highest position the notifier examined */
 	uint64		generation;		/* bumped by each reset of the positions */
+	pg_atomic_uint32 wake_pending;	/* a commit since the notifier's last look */
 };
 
 typedef struct EsSlot
@@ -193,6 +194,7 @@ es_shmem_startup(void)
 			db->dbid = InvalidOid;
 			db->initialized = false;
 			pg_atomic_init_u64(&db->next_position, 1);
+			pg_atomic_init_u32(&db->wake_pending, 0);
 			db->notifier_state = ES_NOTIFIER_NONE;
 			db->notifier_procno = -1;
 			db->notifier_pid = 0;
@@ -626,9 +628,19 @@ es_notifier_wake(EsDatabase *db, bool committed)
 	TimestampTz now;
 	bool		launch = false;
 
+	/*
+	 * Signal the notifier only if no commit has since its last look: it
+	 * will look again anyway, and a signal per commit costs a system call
+	 * here and a wake-up there (a fifth of an append's time when measured).
+	 * The exchange is a full barrier, so our commit is visible before the
+	 * flag; the notifier clears the flag before it looks (es_notifier_
+	 * begin_look), so a commit it may have missed finds the flag clear and
+	 * signals.
+	 */
 	if (procno >= 0)
 	{
-		SetLatch(&GetPGProcByNumber(procno)->procLatch);
+		if (pg_atomic_exchange_u32(&db->wake_pending, 1) == 0)
+			SetLatch(&GetPGProcByNumber(procno)->procLatch);
 		return;
 	}
 	if (!committed)
@@ -720,6 +732,17 @@ es_notifier_attach(EsDatabase *db)
 	}
 	LWLockRelease(es_shared->lock);
 	return result;
+}
+
+/*
+ * The notifier is about to look for new events: from now on a commit must
+ * signal it again (see es_notifier_wake).
+ */
+void
+es_notifier_begin_look(EsDatabase *db)
+{
+	pg_atomic_write_u32(&db->wake_pending, 0);
+	pg_memory_barrier();
 }
 
 void

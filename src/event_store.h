@@ -127,6 +127,7 @@ extern void es_forget_database(Oid dbid);
 typedef struct EsDatabase EsDatabase;
 extern EsDatabase *es_database_entry(Oid dbid, bool create);
 extern int64 es_notifier_attach(EsDatabase *db);
+extern void es_notifier_begin_look(EsDatabase *db);
 extern void es_notifier_detach(EsDatabase *db);
 extern int64 es_notifier_progress(EsDatabase *db, uint64 *generation);
 extern void es_notifier_set_progress(EsDatabase *db, int64 upto, uint64 generation);
