@@ -11,12 +11,43 @@
 #include "catalog/index.h"
 #include "datatype/timestamp.h"
 #include "executor/executor.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "event_store.h"
+
+/*
+ * Bytes from the strong random source, drawn a kilobyte at a time: one call
+ * per id cost a twentieth of a single-event append.  The pool belongs to the
+ * process that filled it, so that a child never reuses its parent's bytes.
+ */
+#define ES_RANDOM_POOL_SIZE 1024
+
+static void
+es_random_bytes(uint8 *buf, int len)
+{
+	static uint8 pool[ES_RANDOM_POOL_SIZE];
+	static int	used = ES_RANDOM_POOL_SIZE;
+	static int	pool_pid = 0;
+
+	Assert(len <= ES_RANDOM_POOL_SIZE);
+	if (used + len > ES_RANDOM_POOL_SIZE || pool_pid != MyProcPid)
+	{
+		if (!pg_strong_random(pool, ES_RANDOM_POOL_SIZE))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate random values")));
+		used = 0;
+		pool_pid = MyProcPid;
+	}
+	memcpy(buf, pool + used, len);
+	/* a byte handed out is never handed out again */
+	memset(pool + used, 0, len);
+	used += len;
+}
 
 /*
  * A version 7 UUID (RFC 9562): 48 bits of Unix time in milliseconds, then
@@ -32,10 +63,7 @@ es_generate_uuid(pg_uuid_t *uuid)
 	unix_ms = (uint64) (now / 1000) +
 		(uint64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000;
 
-	if (!pg_strong_random(uuid->data + 6, UUID_LEN - 6))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate random values")));
+	es_random_bytes(uuid->data + 6, UUID_LEN - 6);
 
 	uuid->data[0] = (unsigned char) (unix_ms >> 40);
 	uuid->data[1] = (unsigned char) (unix_ms >> 32);
