@@ -64,6 +64,7 @@
 #include "utils/builtins.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/catcache.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "access/skey.h"
@@ -96,6 +97,7 @@ struct EsDatabase
 	int64		notified_upto;	/* highest position the notifier examined */
 	uint64		generation;		/* bumped by each reset of the positions */
 	pg_atomic_uint32 wake_pending;	/* a commit since the notifier's last look */
+	bool		subscribed_seen;	/* events was seen as a subscription's target */
 };
 
 typedef struct EsSlot
@@ -200,6 +202,7 @@ es_shmem_startup(void)
 			db->notifier_pid = 0;
 			db->notifier_stop = false;
 			db->notifier_failed = false;
+			db->subscribed_seen = false;
 			db->notifier_launched = 0;
 			db->notified_upto = 0;
 			db->generation = 0;
@@ -292,6 +295,7 @@ es_database_entry(Oid dbid, bool create)
 			found->notifier_pid = 0;
 			found->notifier_stop = false;
 			found->notifier_failed = false;
+			found->subscribed_seen = false;
 			found->notifier_launched = 0;
 			found->generation++;
 			found->notified_upto = 0;
@@ -402,6 +406,18 @@ es_read_max_position(const EsCatalog *cat)
 	return result;
 }
 
+/* Is the events table the target of a logical replication subscription? */
+static bool
+es_events_subscribed(const EsCatalog *cat)
+{
+	CatCList   *list = SearchSysCacheList1(SUBSCRIPTIONRELMAP,
+										   ObjectIdGetDatum(cat->events));
+	bool		result = list->n_members > 0;
+
+	ReleaseSysCacheList(list);
+	return result;
+}
+
 /*
  * The entry of our database, with next_position loaded.
  *
@@ -421,6 +437,33 @@ es_my_database(const EsCatalog *cat)
 		before_shmem_exit(es_backend_exit, (Datum) 0);
 	}
 	db = MyEsDatabase;
+
+	/*
+	 * A logical replication subscriber receives events in commit order, not
+	 * position order, from a sender that hands out the positions: it can
+	 * neither tell a safe horizon nor take positions of its own.  (The
+	 * catalog cache makes this check a hash lookup.)  Once the subscription
+	 * is gone, the positions continue above the replicated ones.
+	 */
+	if (es_events_subscribed(cat))
+	{
+		db->subscribed_seen = true;
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("event_store.events is the target of a logical replication subscription"),
+				 errdetail("Replicated events arrive in commit order: this database can neither tell which positions are final nor hand out its own."),
+				 errhint("Read the feed and append on the publisher; stream reads work here.")));
+	}
+	if (db->subscribed_seen)
+	{
+		LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
+		if (db->subscribed_seen)
+		{
+			db->initialized = false;	/* reload: replication moved the head */
+			db->subscribed_seen = false;
+		}
+		LWLockRelease(es_shared->lock);
+	}
 
 	if (!db->initialized)
 	{
