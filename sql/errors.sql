@@ -89,3 +89,13 @@ SELECT last_version FROM es_append('e-size', 0, 'T', jsonb_build_object('blob', 
 RESET event_store.max_event_size;
 SELECT left(stream, 6) AS stream, length(stream) AS name_bytes, count(*), max(version) FROM events
  WHERE stream IN (repeat('s', 1000), 'e-max', 'e-size') GROUP BY stream ORDER BY stream;
+
+-- Versions end at 2^63 - 1 (only a restore can put a stream that high).
+BEGIN;
+INSERT INTO streams (name, category, version) VALUES ('huge-1', 'huge', 9223372036854775806);
+SELECT regress.err($$SELECT es_append('huge-1', NULL, '[{"type": "T", "data": 1}, {"type": "T", "data": 2}]')$$);
+SELECT regress.err($$SELECT es_append('huge-1', 9223372036854775806, '[{"type": "T", "data": 1}, {"type": "T", "data": 2}]')$$);
+SELECT last_version FROM es_append('huge-1', 9223372036854775806, 'T', '{}');
+SELECT regress.err($$SELECT es_append('huge-1', NULL, 'T', '{}')$$);
+SELECT version FROM streams WHERE name = 'huge-1';
+ROLLBACK;

@@ -526,6 +526,14 @@ es_append_events(text *stream, bool expected_any, int64 expected,
 			current = Max(current, es_max_stored_version(cat, stream));
 		if (!expected_any && expected != current)
 			es_raise_wrong_version(stream, expected, current);
+		if (current > PG_INT64_MAX - n)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg_plural("stream \"%s\" has no room for %d more event",
+								   "stream \"%s\" has no room for %d more events",
+								   n, text_to_cstring(stream), n),
+					 errdetail("Its version is %lld; versions end at %lld.",
+							   (long long) current, (long long) PG_INT64_MAX)));
 		if (st.exists ?
 			es_stream_update(streams, stream, &st, current + n) :
 			es_stream_create(cat, streams, name_index, stream, &st, current + n))
