@@ -32,7 +32,17 @@ SELECT regress.err($$UPDATE event_store.streams SET version = 0$$);
 -- only the owner (a restore) may give positions
 SELECT regress.err($$INSERT INTO event_store.events (position, stream, type, data)
                      VALUES (4611686018427387903, 'priv-1', 'T', '{}')$$);
+-- nor another time than the transaction's start
+SELECT regress.err($$INSERT INTO event_store.events (stream, type, data, created_at)
+                     VALUES ('priv-1', 'T', '{}', '2000-01-01')$$);
+INSERT INTO event_store.events (stream, type, data, created_at)
+VALUES ('priv-1', 'AtNow', '{}', now()) RETURNING version, created_at = now() AS at_start;
 RESET ROLE;
+-- the owner may (a restore)
+BEGIN;
+INSERT INTO event_store.events (stream, type, data, created_at)
+VALUES ('priv-1', 'Restored', '{}', '2000-01-01 00:00:00+00') RETURNING version, created_at;
+ROLLBACK;
 
 -- Even with UPDATE, DELETE and TRUNCATE granted, the triggers refuse.
 GRANT UPDATE, DELETE, TRUNCATE ON event_store.events TO regress_es_writer;

@@ -38,6 +38,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #include "event_store.h"
 
@@ -306,6 +307,21 @@ es_events_before_insert(PG_FUNCTION_ARGS)
 		if (version != current + 1)
 			es_raise_wrong_version(stream, version - 1, current);
 	}
+
+	/*
+	 * created_at is the start of the appending transaction (the column's
+	 * default); only the owner (a restore) may give another time, or the
+	 * log could claim an event happened when it did not.
+	 */
+	if (!nulls[Anum_es_events_created_at - 1] &&
+		DatumGetTimestampTz(values[Anum_es_events_created_at - 1]) !=
+		GetCurrentTransactionStartTimestamp() &&
+		!has_privs_of_role(GetUserId(), trigdata->tg_relation->rd_rel->relowner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only the owner of \"%s.events\" may give created_at",
+						ES_SCHEMA_NAME),
+				 errhint("Leave the created_at column out and it is the start of the transaction.")));
 
 	if (nulls[Anum_es_events_position - 1])
 		position = es_allocate_positions(cat, 1);
