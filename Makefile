@@ -9,7 +9,7 @@ DATA         = event_store--$(EXTVERSION).sql
 PGFILEDESC   = "event_store - PostgreSQL as an event store"
 
 # pg_regress (sql/, expected/); the server must preload the library.
-REGRESS      = setup append read feed triggers errors atomicity privileges reinstall
+REGRESS      = setup append read feed triggers errors limits atomicity privileges reinstall
 REGRESS_OPTS = --inputdir=.
 
 # pg_isolation_regress (test/specs, test/expected)
