@@ -4,7 +4,7 @@ EXTVERSION   = 0.1.0
 MODULE_big   = event_store
 OBJS         = src/event_store.o src/es_catalog.o src/es_shmem.o src/es_stream.o \
                src/es_append.o src/es_read.o src/es_feed.o src/es_trigger.o src/es_notify.o \
-               src/es_util.o
+               src/es_util.o src/es_lifecycle.o
 DATA         = event_store--$(EXTVERSION).sql
 PGFILEDESC   = "event_store - PostgreSQL as an event store"
 

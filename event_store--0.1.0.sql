@@ -32,6 +32,7 @@ CREATE TABLE event_store.streams (
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now(),
     metadata    jsonb NOT NULL DEFAULT '{}',
+    erased_at   timestamptz,
     CONSTRAINT streams_pkey PRIMARY KEY (id),
     CONSTRAINT streams_name_key UNIQUE (name),
     CONSTRAINT streams_version_check CHECK (version >= 0)
@@ -44,7 +45,13 @@ COMMENT ON COLUMN event_store.streams.category IS 'The name up to the first "-"'
 COMMENT ON COLUMN event_store.streams.version IS 'Number of events ever appended; 0 for none';
 COMMENT ON COLUMN event_store.streams.created_at IS 'Start of the transaction that created the stream';
 COMMENT ON COLUMN event_store.streams.updated_at IS 'Start of the transaction that last appended';
-COMMENT ON COLUMN event_store.streams.metadata IS 'Stream metadata (a JSON object)';
+COMMENT ON COLUMN event_store.streams.metadata IS 'Stream metadata (a JSON object): max_count, max_age, truncate_before, deleted_at, and your own keys';
+COMMENT ON COLUMN event_store.streams.erased_at IS 'When the stream was erased (hard deleted); its name can never be used again';
+
+-- The streams whose metadata says something: read paths load their rules
+-- from this index alone.
+CREATE INDEX streams_with_metadata ON event_store.streams (name)
+    WHERE metadata <> '{}'::jsonb OR erased_at IS NOT NULL;
 
 CREATE TABLE event_store.events (
     position        bigint NOT NULL,
@@ -115,6 +122,60 @@ COMMENT ON COLUMN event_store.checkpoints.consumer IS 'Name of the consumer (a p
 COMMENT ON COLUMN event_store.checkpoints.position IS 'Position of the last event the consumer processed; 0 for none';
 COMMENT ON COLUMN event_store.checkpoints.updated_at IS 'Start of the transaction that last saved it';
 
+-- Snapshots: the newest saved state of an aggregate, one per stream.
+CREATE TABLE event_store.snapshots (
+    stream          text COLLATE "C" NOT NULL,
+    version         bigint NOT NULL,
+    state           jsonb NOT NULL,
+    schema_version  integer NOT NULL DEFAULT 1,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT snapshots_pkey PRIMARY KEY (stream),
+    CONSTRAINT snapshots_stream_fkey FOREIGN KEY (stream) REFERENCES event_store.streams (name),
+    CONSTRAINT snapshots_version_check CHECK (version >= 1),
+    CONSTRAINT snapshots_schema_version_check CHECK (schema_version >= 1)
+);
+COMMENT ON TABLE event_store.snapshots IS 'The newest snapshot of each stream (es_save_snapshot)';
+COMMENT ON COLUMN event_store.snapshots.version IS 'The version of the stream the state includes';
+COMMENT ON COLUMN event_store.snapshots.state IS 'The aggregate''s state at that version';
+COMMENT ON COLUMN event_store.snapshots.schema_version IS 'Version of the state''s schema (of the aggregate''s code)';
+COMMENT ON COLUMN event_store.snapshots.created_at IS 'Start of the transaction that saved it';
+
+-- Upcasters: a function per (event type, schema version) that turns an
+-- event's data (and metadata) into the next schema version.
+CREATE TABLE event_store.upcasters (
+    type                text COLLATE "C" NOT NULL,
+    from_schema_version integer NOT NULL,
+    upcaster            regprocedure NOT NULL,
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT upcasters_pkey PRIMARY KEY (type, from_schema_version),
+    CONSTRAINT upcasters_from_schema_version_check
+        CHECK (from_schema_version >= 1 AND from_schema_version < 2147483647)
+);
+COMMENT ON TABLE event_store.upcasters IS 'Registered upcasters: every read returns events upcast to the newest schema version';
+
+-- What an upcaster of data and metadata returns.
+CREATE TYPE event_store.es_upcast AS (
+    data            jsonb,
+    metadata        jsonb
+);
+
+-- Erasures: who erased which stream, when, and how many events.
+CREATE TABLE event_store.erasures (
+    stream          text COLLATE "C" NOT NULL,
+    erased_at       timestamptz NOT NULL,
+    erased_by       name NOT NULL,
+    session_user_name name NOT NULL,
+    events_erased   bigint NOT NULL,
+    last_version    bigint NOT NULL,
+    reason          text,
+    CONSTRAINT erasures_pkey PRIMARY KEY (stream)
+);
+COMMENT ON TABLE event_store.erasures IS 'The audit trail of es_erase_stream: one row per erased stream';
+COMMENT ON COLUMN event_store.erasures.erased_by IS 'The role that erased it (current_user)';
+COMMENT ON COLUMN event_store.erasures.session_user_name IS 'The session''s login role';
+COMMENT ON COLUMN event_store.erasures.events_erased IS 'How many events were removed';
+COMMENT ON COLUMN event_store.erasures.last_version IS 'The stream''s version when it was erased';
+
 -- pg_dump keeps the rows of these tables.  Events are dumped in position
 -- order, so that a restore through the numbering trigger sees every stream's
 -- versions in order.
@@ -122,6 +183,9 @@ SELECT pg_catalog.pg_extension_config_dump('event_store.streams', '');
 SELECT pg_catalog.pg_extension_config_dump('event_store.streams_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('event_store.events', 'ORDER BY position');
 SELECT pg_catalog.pg_extension_config_dump('event_store.checkpoints', '');
+SELECT pg_catalog.pg_extension_config_dump('event_store.snapshots', '');
+SELECT pg_catalog.pg_extension_config_dump('event_store.upcasters', '');
+SELECT pg_catalog.pg_extension_config_dump('event_store.erasures', '');
 
 -- Appending -----------------------------------------------------------------
 
@@ -348,6 +412,220 @@ SELECT c.consumer,
 COMMENT ON VIEW event_store.es_consumers IS
     'Consumers with their checkpoint, the feed head, and their lag in positions and in events';
 
+-- Snapshots -----------------------------------------------------------------
+
+CREATE FUNCTION event_store.es_save_snapshot(
+    stream text,
+    version bigint,
+    state jsonb,
+    schema_version integer DEFAULT 1)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s record;
+    lowest bigint;
+BEGIN
+    IF stream IS NULL OR version IS NULL OR state IS NULL OR schema_version IS NULL THEN
+        RAISE EXCEPTION 'stream, version, state and schema_version must not be null'
+            USING ERRCODE = '22004';
+    END IF;
+    IF version < 1 THEN
+        RAISE EXCEPTION 'snapshot version must be at least 1' USING ERRCODE = '22023',
+            HINT = 'A snapshot holds the state after the event at that version.';
+    END IF;
+    IF schema_version < 1 THEN
+        RAISE EXCEPTION 'schema_version must be between 1 and 2147483647' USING ERRCODE = '22003';
+    END IF;
+    SELECT t.version, t.erased_at,
+           coalesce((t.metadata ->> 'truncate_before')::bigint, 0) AS truncate_before,
+           t.metadata ? 'deleted_at' AS deleted
+      INTO s FROM event_store.streams t WHERE t.name = es_save_snapshot.stream;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'stream "%" does not exist', stream USING ERRCODE = '42704';
+    END IF;
+    IF s.erased_at IS NOT NULL THEN
+        RAISE EXCEPTION 'stream "%" was erased', stream USING ERRCODE = 'V0004';
+    END IF;
+    IF version > s.version THEN
+        RAISE EXCEPTION 'stream "%" has not reached version %', stream, version
+            USING ERRCODE = '22023', DETAIL = format('Its version is %s.', s.version);
+    END IF;
+    -- below the visible part of the stream the state would include events a
+    -- read no longer returns (a deleted stream starts again at truncate_before)
+    lowest := CASE WHEN s.deleted THEN s.truncate_before ELSE s.truncate_before - 1 END;
+    IF version < lowest THEN
+        RAISE EXCEPTION 'version % of stream "%" is below its truncation point', version, stream
+            USING ERRCODE = '22023',
+                  DETAIL = format('Its events start at version %s.', s.truncate_before);
+    END IF;
+    INSERT INTO event_store.snapshots AS t (stream, version, state, schema_version)
+    VALUES (es_save_snapshot.stream, es_save_snapshot.version, es_save_snapshot.state,
+            es_save_snapshot.schema_version)
+    ON CONFLICT ON CONSTRAINT snapshots_pkey DO UPDATE
+       SET version = excluded.version, state = excluded.state,
+           schema_version = excluded.schema_version, created_at = excluded.created_at
+     WHERE t.version <= excluded.version;
+    RETURN FOUND;
+END $$;
+
+COMMENT ON FUNCTION event_store.es_save_snapshot(text, bigint, jsonb, integer) IS
+    'Save the state of a stream''s aggregate at a version; the newest snapshot is kept (false if a newer one is)';
+
+CREATE FUNCTION event_store.es_load_snapshot(stream text, min_schema_version integer DEFAULT 1)
+RETURNS TABLE (version bigint, state jsonb, schema_version integer, created_at timestamptz)
+AS 'MODULE_PATHNAME', 'es_load_snapshot'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 1;
+
+COMMENT ON FUNCTION event_store.es_load_snapshot(text, integer) IS
+    'The stream''s snapshot if it is usable (schema_version at least min_schema_version, within the visible events); no row otherwise';
+
+CREATE FUNCTION event_store.es_load_aggregate(stream text, min_schema_version integer DEFAULT 1)
+RETURNS SETOF event_store.es_event
+AS 'MODULE_PATHNAME', 'es_load_aggregate'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 100;
+
+COMMENT ON FUNCTION event_store.es_load_aggregate(text, integer) IS
+    'In one call: the usable snapshot (a row of type $snapshot, its state as data) and the events after it';
+
+-- Time travel ---------------------------------------------------------------
+
+CREATE FUNCTION event_store.es_read_stream_at(
+    stream text,
+    at_version bigint DEFAULT NULL,
+    at_time timestamptz DEFAULT NULL)
+RETURNS SETOF event_store.es_event
+AS 'MODULE_PATHNAME', 'es_read_stream_at'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 100;
+
+COMMENT ON FUNCTION event_store.es_read_stream_at(text, bigint, timestamptz) IS
+    'The stream as it was at a version, or at a time (events created at or before it)';
+
+-- Upcasting -----------------------------------------------------------------
+
+CREATE FUNCTION event_store.es_register_upcaster(
+    type text,
+    from_schema_version integer,
+    upcaster regprocedure)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f record;
+    lo integer;
+    hi integer;
+BEGIN
+    IF type IS NULL OR from_schema_version IS NULL OR upcaster IS NULL THEN
+        RAISE EXCEPTION 'type, from_schema_version and upcaster must not be null'
+            USING ERRCODE = '22004';
+    END IF;
+    IF type = '' THEN
+        RAISE EXCEPTION 'event type must not be empty' USING ERRCODE = '22023';
+    ELSIF octet_length(type) > 500 THEN
+        RAISE EXCEPTION 'event type is too long' USING ERRCODE = '54000';
+    END IF;
+    IF from_schema_version < 1 OR from_schema_version = 2147483647 THEN
+        RAISE EXCEPTION 'from_schema_version must be between 1 and 2147483646'
+            USING ERRCODE = '22003';
+    END IF;
+    SELECT p.pronargs, p.proargtypes, p.prorettype, p.proretset, p.prokind, p.proowner
+      INTO f FROM pg_catalog.pg_proc p WHERE p.oid = upcaster;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'function % does not exist', upcaster::oid USING ERRCODE = '42883';
+    END IF;
+    IF f.prokind <> 'f' OR f.proretset OR NOT (
+         (f.pronargs = 1 AND f.proargtypes[0] = 'pg_catalog.jsonb'::regtype
+          AND f.prorettype = 'pg_catalog.jsonb'::regtype)
+      OR (f.pronargs = 2 AND f.proargtypes[0] = 'pg_catalog.jsonb'::regtype
+          AND f.proargtypes[1] = 'pg_catalog.jsonb'::regtype
+          AND f.prorettype = 'event_store.es_upcast'::regtype)) THEN
+        RAISE EXCEPTION 'function % has the wrong signature for an upcaster', upcaster
+            USING ERRCODE = '42P13',
+                  HINT = 'An upcaster is (data jsonb) RETURNS jsonb, or (data jsonb, metadata jsonb) RETURNS event_store.es_upcast.';
+    END IF;
+    -- an upcaster runs in every session that reads the type: only one
+    -- that the registering role controls
+    IF NOT pg_catalog.pg_has_role(current_user, f.proowner, 'MEMBER') THEN
+        RAISE EXCEPTION 'must be a member of the owner of function % to register it', upcaster
+            USING ERRCODE = '42501';
+    END IF;
+    IF EXISTS (SELECT 1 FROM event_store.upcasters u
+                WHERE u.type = es_register_upcaster.type
+                  AND u.from_schema_version = es_register_upcaster.from_schema_version) THEN
+        RAISE EXCEPTION 'an upcaster of type "%" from schema version % is registered already',
+            type, from_schema_version USING ERRCODE = '23505';
+    END IF;
+    -- every upcaster raises the version by one, so a chain cannot cycle;
+    -- it must not have holes either
+    SELECT min(u.from_schema_version), max(u.from_schema_version) INTO lo, hi
+      FROM event_store.upcasters u WHERE u.type = es_register_upcaster.type;
+    IF lo IS NOT NULL AND from_schema_version <> lo - 1 AND from_schema_version <> hi + 1 THEN
+        RAISE EXCEPTION 'an upcaster of type "%" from schema version % would leave a hole in its chain',
+            type, from_schema_version
+            USING ERRCODE = '22023',
+                  DETAIL = format('The registered upcasters go from schema version %s to %s.', lo, hi + 1);
+    END IF;
+    INSERT INTO event_store.upcasters (type, from_schema_version, upcaster)
+    VALUES (es_register_upcaster.type, es_register_upcaster.from_schema_version, upcaster);
+END $$;
+
+COMMENT ON FUNCTION event_store.es_register_upcaster(text, integer, regprocedure) IS
+    'Register the function that turns events of a type from a schema version into the next';
+
+CREATE FUNCTION event_store.es_unregister_upcaster(type text, from_schema_version integer)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    lo integer;
+    hi integer;
+BEGIN
+    SELECT min(u.from_schema_version), max(u.from_schema_version) INTO lo, hi
+      FROM event_store.upcasters u WHERE u.type = es_unregister_upcaster.type;
+    IF lo IS NULL OR from_schema_version IS NULL
+       OR from_schema_version NOT BETWEEN lo AND hi THEN
+        RAISE EXCEPTION 'no upcaster of type "%" from schema version % is registered',
+            type, from_schema_version USING ERRCODE = '42704';
+    END IF;
+    IF from_schema_version <> lo AND from_schema_version <> hi THEN
+        RAISE EXCEPTION 'removing the upcaster of type "%" from schema version % would leave a hole in its chain',
+            type, from_schema_version USING ERRCODE = '22023',
+            HINT = 'Remove the upcasters at either end of the chain.';
+    END IF;
+    DELETE FROM event_store.upcasters u
+     WHERE u.type = es_unregister_upcaster.type
+       AND u.from_schema_version = es_unregister_upcaster.from_schema_version;
+END $$;
+
+COMMENT ON FUNCTION event_store.es_unregister_upcaster(text, integer) IS
+    'Remove an upcaster at either end of a type''s chain';
+
+-- Stream metadata and the stream lifecycle ------------------------------------
+
+CREATE FUNCTION event_store.es_set_stream_metadata(stream text, metadata jsonb)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'es_set_stream_metadata'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION event_store.es_set_stream_metadata(text, jsonb) IS
+    'Replace a stream''s metadata: max_count, max_age (seconds), truncate_before, and keys of your own';
+
+CREATE FUNCTION event_store.es_delete_stream(stream text, expected_version bigint DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'es_delete_stream'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION event_store.es_delete_stream(text, bigint) IS
+    'Soft delete: the stream disappears from reads; appending again continues its numbering';
+
+CREATE FUNCTION event_store.es_erase_stream(stream text, reason text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'es_erase_stream'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION event_store.es_erase_stream(text, text) IS
+    'Hard delete (erasure): remove the stream''s events for good, keep an audit row; the name can never be used again';
+
+-- Only a role granted EXECUTE may erase.
+REVOKE ALL ON FUNCTION event_store.es_erase_stream(text, text) FROM PUBLIC;
+
 -- Triggers ------------------------------------------------------------------
 
 CREATE FUNCTION event_store._es_events_before_insert() RETURNS trigger
@@ -384,10 +662,25 @@ CREATE TRIGGER streams_maintained
     FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_refuse_change();
 ALTER TABLE event_store.streams ENABLE ALWAYS TRIGGER streams_maintained;
 
+CREATE TRIGGER erasures_immutable
+    BEFORE UPDATE OR DELETE OR TRUNCATE ON event_store.erasures
+    FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_refuse_change();
+ALTER TABLE event_store.erasures ENABLE ALWAYS TRIGGER erasures_immutable;
+
+-- Every session caches the upcasters: a change tells them all.
+CREATE FUNCTION event_store._es_registry_changed() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'es_registry_changed' LANGUAGE C;
+REVOKE ALL ON FUNCTION event_store._es_registry_changed() FROM PUBLIC;
+CREATE TRIGGER upcasters_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON event_store.upcasters
+    FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_registry_changed();
+ALTER TABLE event_store.upcasters ENABLE ALWAYS TRIGGER upcasters_changed;
+
 -- Privileges ----------------------------------------------------------------
 -- The functions check table privileges themselves: INSERT on events to
 -- append, SELECT on events (and streams) to read.  Grant them per role; see
 -- the README.
 REVOKE ALL ON TABLE event_store.events, event_store.streams, event_store.checkpoints,
-    event_store.es_consumers FROM PUBLIC;
+    event_store.es_consumers, event_store.snapshots, event_store.upcasters,
+    event_store.erasures FROM PUBLIC;
 GRANT USAGE ON SCHEMA event_store TO PUBLIC;

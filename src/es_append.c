@@ -515,6 +515,8 @@ es_append_events(text *stream, bool expected_any, int64 expected,
 
 		CHECK_FOR_INTERRUPTS();
 		es_stream_fetch_settled(streams, name_index, stream, &st);
+		if (es_stream_erased(streams, &st))
+			es_refuse_erased(stream);
 		if (es_find_retry(cat, stream, &st, expected_any, expected, evs, n, result))
 		{
 			retry = true;

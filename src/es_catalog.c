@@ -44,7 +44,9 @@ es_catalog_invalidate(Datum arg, Oid relid)
 {
 	if (!es_cat_valid)
 		return;
-	if (relid == InvalidOid || relid == es_cat.events || relid == es_cat.streams)
+	if (relid == InvalidOid || relid == es_cat.events || relid == es_cat.streams ||
+		relid == es_cat.snapshots || relid == es_cat.upcasters ||
+		relid == es_cat.erasures)
 		es_cat_valid = false;
 }
 
@@ -115,7 +117,19 @@ static const Oid es_events_types[Natts_es_events] = {
 
 static const Oid es_streams_types[Natts_es_streams] = {
 	INT8OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	JSONBOID
+	JSONBOID, TIMESTAMPTZOID
+};
+
+static const Oid es_snapshots_types[Natts_es_snapshots] = {
+	TEXTOID, INT8OID, JSONBOID, INT4OID, TIMESTAMPTZOID
+};
+
+static const Oid es_upcasters_types[Natts_es_upcasters] = {
+	TEXTOID, INT4OID, REGPROCEDUREOID, TIMESTAMPTZOID
+};
+
+static const Oid es_erasures_types[Natts_es_erasures] = {
+	TEXTOID, TIMESTAMPTZOID, NAMEOID, NAMEOID, INT8OID, INT8OID, TEXTOID
 };
 
 /*
@@ -162,14 +176,26 @@ es_catalog_if_installed(void)
 	cat.streams_pkey = es_relid("streams_pkey", cat.namespace);
 	cat.streams_name = es_relid("streams_name_key", cat.namespace);
 	cat.streams_id_seq = es_relid("streams_id_seq", cat.namespace);
+	cat.streams_with_metadata = es_relid("streams_with_metadata", cat.namespace);
+	cat.snapshots = es_relid("snapshots", cat.namespace);
+	cat.snapshots_pkey = es_relid("snapshots_pkey", cat.namespace);
+	cat.upcasters = es_relid("upcasters", cat.namespace);
+	cat.erasures = es_relid("erasures", cat.namespace);
+	cat.erasures_pkey = es_relid("erasures_pkey", cat.namespace);
 	cat.event_type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
 									 CStringGetDatum("es_event"),
 									 ObjectIdGetDatum(cat.namespace));
+	cat.upcast_type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+									  CStringGetDatum("es_upcast"),
+									  ObjectIdGetDatum(cat.namespace));
 	if (!OidIsValid(cat.events_pkey) || !OidIsValid(cat.events_stream_version) ||
 		!OidIsValid(cat.events_event_id) || !OidIsValid(cat.streams_pkey) ||
 		!OidIsValid(cat.events_type_position) || !OidIsValid(cat.events_category_position) ||
 		!OidIsValid(cat.streams_name) || !OidIsValid(cat.streams_id_seq) ||
-		!OidIsValid(cat.event_type))
+		!OidIsValid(cat.streams_with_metadata) || !OidIsValid(cat.snapshots) ||
+		!OidIsValid(cat.snapshots_pkey) || !OidIsValid(cat.upcasters) ||
+		!OidIsValid(cat.erasures) || !OidIsValid(cat.erasures_pkey) ||
+		!OidIsValid(cat.event_type) || !OidIsValid(cat.upcast_type))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the objects of extension \"event_store\" are incomplete"),
@@ -177,6 +203,9 @@ es_catalog_if_installed(void)
 
 	es_check_columns(cat.events, "events", es_events_types, Natts_es_events);
 	es_check_columns(cat.streams, "streams", es_streams_types, Natts_es_streams);
+	es_check_columns(cat.snapshots, "snapshots", es_snapshots_types, Natts_es_snapshots);
+	es_check_columns(cat.upcasters, "upcasters", es_upcasters_types, Natts_es_upcasters);
+	es_check_columns(cat.erasures, "erasures", es_erasures_types, Natts_es_erasures);
 
 	es_cat = cat;
 	es_cat_valid = true;

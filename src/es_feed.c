@@ -226,6 +226,7 @@ es_read_all(PG_FUNCTION_ARGS)
 	Relation	rel;
 	Relation	idx;
 	int64		count = 0;
+	EsEmitter	em;
 
 	es_require_privilege(cat->events, ACL_SELECT);
 	store = es_begin_srf(fcinfo, &desc);
@@ -235,6 +236,7 @@ es_read_all(PG_FUNCTION_ARGS)
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	rel = table_open(cat->events, AccessShareLock);
 	es_check_event_desc(desc, rel);
+	es_emitter_init(&em, cat, store, desc);
 
 	if (types == NULL)
 	{
@@ -244,8 +246,8 @@ es_read_all(PG_FUNCTION_ARGS)
 		es_feed_scan_begin(&fs, rel, idx, snapshot, NULL, after, horizon);
 		while (count < max_count && es_feed_scan_next(&fs))
 		{
-			tuplestore_puttupleslot(store, fs.slot);
-			count++;
+			if (es_emit(&em, fs.slot))
+				count++;
 		}
 		es_feed_scan_end(&fs);
 	}
@@ -272,14 +274,15 @@ es_read_all(PG_FUNCTION_ARGS)
 					best = i;
 			if (best < 0)
 				break;
-			tuplestore_puttupleslot(store, scans[best].slot);
-			count++;
+			if (es_emit(&em, scans[best].slot))
+				count++;
 			(void) es_feed_scan_next(&scans[best]);
 		}
 		for (i = 0; i < ntypes; i++)
 			es_feed_scan_end(&scans[i]);
 	}
 
+	es_emitter_end(&em);
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
 	UnregisterSnapshot(snapshot);
@@ -348,6 +351,7 @@ es_read_category(PG_FUNCTION_ARGS)
 	Relation	idx;
 	EsFeedScan	fs;
 	int64		count = 0;
+	EsEmitter	em;
 
 	es_group_args(fcinfo, 3, &member, &size);
 	cat = es_catalog();
@@ -359,6 +363,7 @@ es_read_category(PG_FUNCTION_ARGS)
 	rel = table_open(cat->events, AccessShareLock);
 	es_check_event_desc(desc, rel);
 	idx = index_open(cat->events_category_position, AccessShareLock);
+	es_emitter_init(&em, cat, store, desc);
 
 	es_feed_scan_begin(&fs, rel, idx, snapshot, category, after, horizon);
 	while (count < max_count && es_feed_scan_next(&fs))
@@ -372,10 +377,11 @@ es_read_category(PG_FUNCTION_ARGS)
 			if (es_member_of(stream, size) != member)
 				continue;
 		}
-		tuplestore_puttupleslot(store, fs.slot);
-		count++;
+		if (es_emit(&em, fs.slot))
+			count++;
 	}
 	es_feed_scan_end(&fs);
+	es_emitter_end(&em);
 
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);

@@ -165,6 +165,7 @@ es_read_stream(PG_FUNCTION_ARGS)
 	TupleDesc	desc;
 	int64		count = 0;
 	ScanDirection dir;
+	EsEmitter	em;
 
 	es_require_preload();
 	if (PG_ARGISNULL(0))
@@ -209,16 +210,18 @@ es_read_stream(PG_FUNCTION_ARGS)
 							   Int64GetDatum(from));
 	dir = backwards ? BackwardScanDirection : ForwardScanDirection;
 
+	es_emitter_init(&em, cat, store, desc);
 	slot = table_slot_create(rel, NULL);
 	scan = index_beginscan(rel, idx, GetActiveSnapshot(), has_from ? 2 : 1, 0);
 	index_rescan(scan, keys, has_from ? 2 : 1, NULL, 0);
 	while ((!limited || count < max_count) &&
 		   index_getnext_slot(scan, dir, slot))
 	{
-		tuplestore_puttupleslot(store, slot);
-		count++;
+		if (es_emit(&em, slot))
+			count++;
 	}
 	index_endscan(scan);
+	es_emitter_end(&em);
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);

@@ -447,6 +447,8 @@ es_stream_create(const EsCatalog *cat, Relation streams, Relation name_index,
 			values[Anum_es_streams_created_at - 1] = TimestampTzGetDatum(now);
 			values[Anum_es_streams_updated_at - 1] = TimestampTzGetDatum(now);
 			values[Anum_es_streams_metadata - 1] = JsonbPGetDatum(es_empty_object());
+			values[Anum_es_streams_erased_at - 1] = (Datum) 0;
+			nulls[Anum_es_streams_erased_at - 1] = true;
 			tuple = heap_form_tuple(RelationGetDescr(streams), values, nulls);
 			simple_heap_insert(streams, tuple);
 			es_stream_index(streams, tuple, false);
@@ -478,22 +480,16 @@ es_stream_create(const EsCatalog *cat, Relation streams, Relation name_index,
  * so that the next write of the stream in this transaction, even in the same
  * command, sees and may update the new row.
  */
+static bool es_stream_write(Relation streams, text *name, EsStream *stream,
+							Datum *values, bool *nulls, bool *replace,
+							int64 new_version);
+
 bool
 es_stream_update(Relation streams, text *name, EsStream *stream, int64 new_version)
 {
-	TupleDesc	desc = RelationGetDescr(streams);
 	Datum		values[Natts_es_streams];
 	bool		nulls[Natts_es_streams];
 	bool		replace[Natts_es_streams];
-	HeapTuple	tuple;
-	TM_Result	result;
-	TM_FailureData tmfd;
-	LockTupleMode lockmode;
-	bool		index_it;
-	bool		only_summarizing = false;
-#if PG_VERSION_NUM >= 160000
-	TU_UpdateIndexes update_indexes;
-#endif
 
 	memset(nulls, false, sizeof(nulls));
 	memset(replace, false, sizeof(replace));
@@ -506,6 +502,81 @@ es_stream_update(Relation streams, text *name, EsStream *stream, int64 new_versi
 			TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 		replace[Anum_es_streams_updated_at - 1] = true;
 	}
+	return es_stream_write(streams, name, stream, values, nulls, replace,
+						   new_version);
+}
+
+/*
+ * Claim the stream and replace its metadata (if not NULL), or mark it
+ * erased: es_stream_update's protocol, false to start again from the fetch.
+ */
+bool
+es_stream_rewrite(Relation streams, text *name, EsStream *stream,
+				  Jsonb *metadata, bool erase)
+{
+	Datum		values[Natts_es_streams];
+	bool		nulls[Natts_es_streams];
+	bool		replace[Natts_es_streams];
+
+	memset(nulls, false, sizeof(nulls));
+	memset(replace, false, sizeof(replace));
+	if (metadata != NULL)
+	{
+		values[Anum_es_streams_metadata - 1] = JsonbPGetDatum(metadata);
+		replace[Anum_es_streams_metadata - 1] = true;
+	}
+	if (erase)
+	{
+		values[Anum_es_streams_erased_at - 1] =
+			TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+		replace[Anum_es_streams_erased_at - 1] = true;
+	}
+	return es_stream_write(streams, name, stream, values, nulls, replace,
+						   stream->version);
+}
+
+/* Was the stream (a fetched row) erased? */
+bool
+es_stream_erased(Relation streams, EsStream *stream)
+{
+	bool		isnull;
+
+	if (!stream->exists)
+		return false;
+	(void) heap_getattr(stream->tuple, Anum_es_streams_erased_at,
+						RelationGetDescr(streams), &isnull);
+	return !isnull;
+}
+
+void
+es_refuse_erased(text *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_ES_STREAM_ERASED),
+			 errmsg("stream \"%s\" was erased", text_to_cstring(name)),
+			 errdetail("An erased stream's name can never be used again."),
+			 errhint("See event_store.erasures for who erased it and when.")));
+}
+
+/*
+ * The update of es_stream_update and es_stream_rewrite: the row with the
+ * given columns replaced, under the claim protocol.
+ */
+static bool
+es_stream_write(Relation streams, text *name, EsStream *stream,
+				Datum *values, bool *nulls, bool *replace, int64 new_version)
+{
+	TupleDesc	desc = RelationGetDescr(streams);
+	HeapTuple	tuple;
+	TM_Result	result;
+	TM_FailureData tmfd;
+	LockTupleMode lockmode;
+	bool		index_it;
+	bool		only_summarizing = false;
+#if PG_VERSION_NUM >= 160000
+	TU_UpdateIndexes update_indexes;
+#endif
+
 	tuple = heap_modify_tuple(stream->tuple, desc, values, nulls, replace);
 
 #if PG_VERSION_NUM >= 160000

@@ -203,6 +203,8 @@ es_claim_stream(const EsCatalog *cat, text *stream)
 	{
 		CHECK_FOR_INTERRUPTS();
 		es_stream_fetch_settled(streams, name_index, stream, &st);
+		if (es_stream_erased(streams, &st))
+			es_refuse_erased(stream);
 		if (es_stream_is_ours(&st))
 			break;
 		if (st.exists)

@@ -52,7 +52,33 @@
 #define Anum_es_streams_created_at		5
 #define Anum_es_streams_updated_at		6
 #define Anum_es_streams_metadata		7
-#define Natts_es_streams				7
+#define Anum_es_streams_erased_at		8
+#define Natts_es_streams				8
+
+/* event_store.snapshots */
+#define Anum_es_snapshots_stream			1
+#define Anum_es_snapshots_version			2
+#define Anum_es_snapshots_state				3
+#define Anum_es_snapshots_schema_version	4
+#define Anum_es_snapshots_created_at		5
+#define Natts_es_snapshots					5
+
+/* event_store.upcasters */
+#define Anum_es_upcasters_type				1
+#define Anum_es_upcasters_from_version		2
+#define Anum_es_upcasters_upcaster			3
+#define Anum_es_upcasters_created_at		4
+#define Natts_es_upcasters					4
+
+/* event_store.erasures */
+#define Anum_es_erasures_stream				1
+#define Anum_es_erasures_erased_at			2
+#define Anum_es_erasures_erased_by			3
+#define Anum_es_erasures_session_user		4
+#define Anum_es_erasures_events_erased		5
+#define Anum_es_erasures_last_version		6
+#define Anum_es_erasures_reason				7
+#define Natts_es_erasures					7
 
 /*
  * Documented limits (README, "Limits").
@@ -80,6 +106,8 @@
  * (implementation-defined classes start with 5-9 or I-Z).
  */
 #define ERRCODE_ES_WRONG_EXPECTED_VERSION	MAKE_SQLSTATE('V','0','0','0','1')
+/* the stream was erased (hard deleted): its name can never be used again */
+#define ERRCODE_ES_STREAM_ERASED			MAKE_SQLSTATE('V','0','0','0','4')
 
 /* lock tag field 4 of the stream creation lock in pg_locks ("ES") */
 #define ES_LOCKTAG_STREAM			0x4553
@@ -106,7 +134,14 @@ typedef struct EsCatalog
 	Oid			streams_pkey;		/* (id) */
 	Oid			streams_name;		/* (name) */
 	Oid			streams_id_seq;
+	Oid			streams_with_metadata;	/* partial (name): streams with rules */
+	Oid			snapshots;
+	Oid			snapshots_pkey;		/* (stream) */
+	Oid			upcasters;
+	Oid			erasures;
+	Oid			erasures_pkey;		/* (stream) */
 	Oid			event_type;			/* composite es_event */
+	Oid			upcast_type;		/* composite es_upcast */
 } EsCatalog;
 
 extern const EsCatalog *es_catalog(void);
@@ -163,6 +198,10 @@ extern bool es_stream_create(const EsCatalog *cat, Relation streams,
 							 int64 version);
 extern bool es_stream_update(Relation streams, text *name, EsStream *stream,
 							 int64 new_version);
+extern bool es_stream_rewrite(Relation streams, text *name, EsStream *stream,
+							  Jsonb *metadata, bool erase);
+extern bool es_stream_erased(Relation streams, EsStream *stream);
+extern void es_refuse_erased(text *name);
 extern void es_held_drop(text *name);
 extern void es_raise_wrong_version(text *name, int64 expected, int64 actual);
 
@@ -177,6 +216,31 @@ extern int64 es_readable_head(const EsCatalog *cat);
 extern int64 es_newest_position(const EsCatalog *cat, Snapshot snapshot, int64 below);
 extern Tuplestorestate *es_begin_srf(FunctionCallInfo fcinfo, TupleDesc *desc);
 extern void es_check_event_desc(TupleDesc result, Relation rel);
+
+/*
+ * es_lifecycle.c: what every read path returns.  An emitter puts the rows of
+ * one read into its tuplestore, leaving out the events that the stream's
+ * metadata hides (truncate_before, max_count, max_age) and upcasting the
+ * others to the newest schema version of their type.
+ */
+typedef struct EsEmitter
+{
+	const EsCatalog *cat;
+	Tuplestorestate *store;
+	TupleDesc	desc;
+	bool		rules;			/* some stream has rules */
+	bool		upcasting;		/* some type has upcasters */
+	TimestampTz now;
+	struct HTAB *versions;		/* live versions of max_count streams */
+	MemoryContext cxt;			/* per-read memory */
+	MemoryContext row_cxt;		/* per-row memory of upcasting */
+} EsEmitter;
+
+extern void es_emitter_init(EsEmitter *em, const EsCatalog *cat,
+							Tuplestorestate *store, TupleDesc desc);
+extern bool es_emit(EsEmitter *em, TupleTableSlot *slot);
+extern void es_emitter_end(EsEmitter *em);
+extern void es_lifecycle_forget(void);
 
 /* es_append.c */
 typedef struct EsNewEvent
