@@ -9,11 +9,11 @@ DATA         = event_store--$(EXTVERSION).sql
 PGFILEDESC   = "event_store - PostgreSQL as an event store"
 
 # pg_regress (sql/, expected/); the server must preload the library.
-REGRESS      = setup append read feed triggers errors limits atomicity privileges reinstall
+REGRESS      = setup append read feed triggers errors limits lifecycle atomicity privileges reinstall
 REGRESS_OPTS = --inputdir=.
 
 # pg_isolation_regress (test/specs, test/expected)
-ISOLATION      = append_conflict append_vs_insert conflict_after_rollback feed_gap_safe
+ISOLATION      = append_conflict append_vs_insert conflict_after_rollback feed_gap_safe snapshot_vs_append erase_vs_append erase_vs_snapshot
 ISOLATION_OPTS = --inputdir=test
 
 # TAP tests (PostgreSQL::Test::Cluster)

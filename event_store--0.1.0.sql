@@ -429,6 +429,9 @@ BEGIN
         RAISE EXCEPTION 'stream, version, state and schema_version must not be null'
             USING ERRCODE = '22004';
     END IF;
+    -- an erasure holds this table against saves while it runs (see
+    -- es_erase_stream): a save that waited for one then sees the tombstone
+    LOCK TABLE event_store.snapshots IN ROW EXCLUSIVE MODE;
     IF version < 1 THEN
         RAISE EXCEPTION 'snapshot version must be at least 1' USING ERRCODE = '22023',
             HINT = 'A snapshot holds the state after the event at that version.';
@@ -444,7 +447,9 @@ BEGIN
         RAISE EXCEPTION 'stream "%" does not exist', stream USING ERRCODE = '42704';
     END IF;
     IF s.erased_at IS NOT NULL THEN
-        RAISE EXCEPTION 'stream "%" was erased', stream USING ERRCODE = 'V0004';
+        RAISE EXCEPTION 'stream "%" was erased', stream USING ERRCODE = 'V0004',
+            DETAIL = 'An erased stream''s name can never be used again.',
+            HINT = 'See event_store.erasures for who erased it and when.';
     END IF;
     IF version > s.version THEN
         RAISE EXCEPTION 'stream "%" has not reached version %', stream, version

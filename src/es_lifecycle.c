@@ -43,6 +43,7 @@
 #include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -55,6 +56,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/datetime.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -62,6 +64,9 @@
 
 /* the event type of the row es_load_aggregate returns for a snapshot */
 #define ES_SNAPSHOT_TYPE	"$snapshot"
+
+/* max_age in seconds: at most what a timestamp difference can hold */
+#define ES_MAX_AGE_SECONDS	(PG_INT64_MAX / USECS_PER_SEC)
 
 /* ---------------------------------------------------------------------
  * Stream rules
@@ -89,6 +94,7 @@ typedef struct EsUpcaster
 	int32		from_version;
 	int			nargs;			/* 1: data; 2: data and metadata */
 	Oid			fn;
+	bool		missing;		/* the function was dropped */
 	FmgrInfo	flinfo;
 } EsUpcaster;
 
@@ -128,12 +134,20 @@ es_lifecycle_forget(void)
 	es_upcasters_valid = false;
 }
 
+/* a function was created, replaced or dropped: it may be an upcaster */
+static void
+es_lifecycle_proc_changed(Datum arg, int cacheid, uint32 hashvalue)
+{
+	es_upcasters_valid = false;
+}
+
 static void
 es_lifecycle_register_callback(void)
 {
 	if (!es_lifecycle_callback_registered)
 	{
 		CacheRegisterRelcacheCallback(es_lifecycle_invalidate, (Datum) 0);
+		CacheRegisterSyscacheCallback(PROCOID, es_lifecycle_proc_changed, (Datum) 0);
 		es_lifecycle_callback_registered = true;
 	}
 }
@@ -320,26 +334,20 @@ es_upcasters_load(const EsCatalog *cat)
 		bool		found;
 		MemoryContext old;
 
-		proc = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
-		if (!HeapTupleIsValid(proc))
-		{
-			es_upcasters_valid = false;
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_FUNCTION),
-					 errmsg("the upcaster of type \"%s\" from schema version %d no longer exists",
-							text_to_cstring(type), from),
-					 errdetail("It was function %u.", fn),
-					 errhint("Register it again: remove its row with es_unregister_upcaster and call es_register_upcaster.")));
-		}
-		ReleaseSysCache(proc);
-
 		old = MemoryContextSwitchTo(es_upcasters_cxt);
 		up = palloc0(sizeof(EsUpcaster));
 		up->type = DatumGetTextPCopy(PointerGetDatum(type));
 		up->from_version = from;
 		up->fn = fn;
-		up->nargs = get_func_nargs(fn);
-		fmgr_info_cxt(fn, &up->flinfo, es_upcasters_cxt);
+		proc = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+		if (HeapTupleIsValid(proc))
+		{
+			ReleaseSysCache(proc);
+			up->nargs = get_func_nargs(fn);
+			fmgr_info_cxt(fn, &up->flinfo, es_upcasters_cxt);
+		}
+		else
+			up->missing = true; /* dropped: reads of the type fail */
 		hash = es_upcaster_hash(type, from);
 		entry = hash_search(es_upcasters, &hash, HASH_ENTER, &found);
 		if (!found)
@@ -381,7 +389,16 @@ es_upcast_once(EsUpcaster *up, const EsCatalog *cat, int64 position,
 			   Datum *data, Datum *metadata, bool *metadata_null)
 {
 	LOCAL_FCINFO(fcinfo, 2);
-	Datum		result;
+	Datum		result = (Datum) 0;
+
+	if (up->missing)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("the upcaster of type \"%s\" from schema version %d no longer exists",
+						text_to_cstring(up->type), up->from_version),
+				 errdetail("It was function %u; the event at position %lld needs it.",
+						   up->fn, (long long) position),
+				 errhint("Unregister it with es_unregister_upcaster and register a function again.")));
 
 	InitFunctionCallInfoData(*fcinfo, &up->flinfo, up->nargs, InvalidOid, NULL, NULL);
 	fcinfo->args[0].value = *data;
@@ -541,6 +558,18 @@ es_live_version(EsEmitter *em, text *name)
 	return item->version;
 }
 
+/* Was created_at more than max_age seconds before now? (No overflow.) */
+static bool
+es_expired(TimestampTz now, int64 max_age, TimestampTz created_at)
+{
+	if (max_age > ES_MAX_AGE_SECONDS || created_at >= now)
+		return false;
+	/* now - created_at > 0 here; it overflows only if it is huge anyway */
+	if (created_at < 0 && now > PG_INT64_MAX + created_at)
+		return true;
+	return now - created_at > max_age * USECS_PER_SEC;
+}
+
 /* Does the stream's metadata hide the event? */
 static bool
 es_hidden(EsEmitter *em, EsRules *rules, text *stream, int64 version,
@@ -551,8 +580,7 @@ es_hidden(EsEmitter *em, EsRules *rules, text *stream, int64 version,
 	if (rules->max_count > 0 &&
 		version <= es_live_version(em, stream) - rules->max_count)
 		return true;
-	if (rules->max_age > 0 &&
-		created_at < em->now - rules->max_age * USECS_PER_SEC)
+	if (rules->max_age > 0 && es_expired(em->now, rules->max_age, created_at))
 		return true;
 	return false;
 }
@@ -841,7 +869,7 @@ es_usable_snapshot(const EsCatalog *cat, text *stream, int32 min_schema_version,
 			bool		isnull;
 			TimestampTz created = DatumGetTimestampTz(slot_getattr(eslot, Anum_es_events_created_at, &isnull));
 
-			hidden = created < now - rules.max_age * USECS_PER_SEC;
+			hidden = es_expired(now, rules.max_age, created);
 		}
 		index_endscan(scan);
 		ExecDropSingleTupleTableSlot(eslot);
@@ -963,7 +991,7 @@ es_load_aggregate(PG_FUNCTION_ARGS)
 
 /* a metadata value that must be a whole number in [min, max], or null */
 static void
-es_check_metadata_int(JsonbValue *v, const char *key, int64 min)
+es_check_metadata_int(JsonbValue *v, const char *key, int64 min, int64 max)
 {
 	Numeric		num;
 
@@ -987,11 +1015,11 @@ es_check_metadata_int(JsonbValue *v, const char *key, int64 min)
 															 Int64GetDatum(min)))) ||
 		DatumGetBool(DirectFunctionCall2(numeric_gt, NumericGetDatum(num),
 										 DirectFunctionCall1(int8_numeric,
-															 Int64GetDatum(PG_INT64_MAX)))))
+															 Int64GetDatum(max)))))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("stream metadata \"%s\" must be between " INT64_FORMAT " and " INT64_FORMAT,
-						key, min, PG_INT64_MAX)));
+						key, min, max)));
 }
 
 /*
@@ -1023,11 +1051,11 @@ es_validate_metadata(Jsonb *metadata)
 		k = key.val.string.val;
 		klen = key.val.string.len;
 		if (klen == 9 && memcmp(k, "max_count", 9) == 0)
-			es_check_metadata_int(&val, "max_count", 1);
+			es_check_metadata_int(&val, "max_count", 1, PG_INT64_MAX);
 		else if (klen == 7 && memcmp(k, "max_age", 7) == 0)
-			es_check_metadata_int(&val, "max_age", 1);
+			es_check_metadata_int(&val, "max_age", 1, ES_MAX_AGE_SECONDS);
 		else if (klen == 15 && memcmp(k, "truncate_before", 15) == 0)
-			es_check_metadata_int(&val, "truncate_before", 0);
+			es_check_metadata_int(&val, "truncate_before", 0, PG_INT64_MAX);
 		else if (klen == 10 && memcmp(k, "deleted_at", 10) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1057,12 +1085,22 @@ es_jsonb_of_int8(int64 value)
 	return JsonbValueToJsonb(&v);
 }
 
+/* a time as ISO 8601 in UTC, whatever the session's DateStyle and TimeZone */
 static Jsonb *
 es_jsonb_of_time(TimestampTz value)
 {
 	JsonbValue	v;
-	char	   *s = DatumGetCString(DirectFunctionCall1(timestamptz_out,
-														TimestampTzGetDatum(value)));
+	struct pg_tm tm;
+	fsec_t		fsec;
+	char		buf[MAXDATELEN + 1];
+	char	   *s = buf;
+
+	if (timestamp2tm(value, NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	tm.tm_isdst = 0;			/* UTC: print its offset, +00:00 */
+	EncodeDateTime(&tm, fsec, true, 0, NULL, USE_XSD_DATES, buf);
 
 	v.type = jbvString;
 	v.val.string.val = s;
@@ -1204,6 +1242,19 @@ es_set_stream_metadata(PG_FUNCTION_ARGS)
 			k.val.string.len = 10;
 			v = findJsonbValueFromContainer(&old->root, JB_FOBJECT, &k);
 			stored = es_metadata_with(metadata, "deleted_at", JsonbValueToJsonb(v));
+
+			/*
+			 * The deleted events stay hidden unless truncate_before is given
+			 * explicitly (lowering it undoes the delete).
+			 */
+			if (!es_jsonb_has(metadata, "truncate_before"))
+			{
+				k.val.string.val = "truncate_before";
+				k.val.string.len = 15;
+				v = findJsonbValueFromContainer(&old->root, JB_FOBJECT, &k);
+				if (v != NULL)
+					stored = es_metadata_with(stored, "truncate_before", JsonbValueToJsonb(v));
+			}
 		}
 		if (es_stream_rewrite(streams, stream, &st, stored, false))
 			break;
@@ -1293,6 +1344,16 @@ es_erase_stream(PG_FUNCTION_ARGS)
 	PreventCommandIfReadOnly("es_erase_stream()");
 	PreventCommandIfParallelMode("es_erase_stream()");
 	PreventCommandDuringRecovery("es_erase_stream()");
+
+	/*
+	 * Hold snapshot saves off until we commit, before claiming the stream
+	 * (the order of an append that follows a save, so no deadlock): a save
+	 * in flight finishes first and its row is deleted below; a later one
+	 * waits and then finds the stream erased.  es_save_snapshot takes ROW
+	 * EXCLUSIVE first thing.  Erasures are rare; saves of other streams
+	 * wait for this transaction too.
+	 */
+	LockRelationOid(cat->snapshots, ShareRowExclusiveLock);
 
 	/* claim the stream: writers wait, then find it erased */
 	streams = table_open(cat->streams, RowExclusiveLock);
