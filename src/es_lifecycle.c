@@ -104,15 +104,56 @@ typedef struct EsUpcasterEntry
 	List	   *upcasters;		/* of EsUpcaster * */
 } EsUpcasterEntry;
 
-static MemoryContext es_rules_cxt = NULL;
-static HTAB *es_rules = NULL;
-static int	es_rules_count = 0;
-static bool es_rules_valid = false;
+/*
+ * A per-backend cache of table contents.  It is valid only once a load has
+ * finished with no invalidation since it began: an error in the middle of a
+ * load (a cancel, say) leaves it invalid, to be loaded again.
+ */
+typedef struct EsCache
+{
+	const char *name;
+	Size		entrysize;
+	MemoryContext cxt;
+	HTAB	   *hash;
+	int			count;			/* items in hash */
+	bool		valid;
+	uint64		invalidations;	/* seen by the callbacks */
+	uint64		loading_since;	/* invalidations when the load began */
+} EsCache;
 
-static MemoryContext es_upcasters_cxt = NULL;
-static HTAB *es_upcasters = NULL;
-static int	es_upcasters_count = 0;
-static bool es_upcasters_valid = false;
+static EsCache es_rules = {"event_store stream rules", sizeof(EsRulesEntry)};
+static EsCache es_upcasters = {"event_store upcasters", sizeof(EsUpcasterEntry)};
+
+static void
+es_cache_invalidate(EsCache *cache)
+{
+	cache->valid = false;
+	cache->invalidations++;
+}
+
+/* Start a load: an empty hash table in the cache's (reset) memory. */
+static void
+es_cache_begin_load(EsCache *cache)
+{
+	if (cache->cxt == NULL)
+	{
+		cache->cxt = AllocSetContextCreate(TopMemoryContext, "event_store cache",
+										   ALLOCSET_SMALL_SIZES);
+		MemoryContextSetIdentifier(cache->cxt, cache->name);
+	}
+	else
+		MemoryContextReset(cache->cxt);
+	cache->valid = false;
+	cache->hash = es_name_hash_table(cache->name, cache->entrysize, cache->cxt);
+	cache->count = 0;
+	cache->loading_since = cache->invalidations;
+}
+
+static void
+es_cache_end_load(EsCache *cache)
+{
+	cache->valid = (cache->invalidations == cache->loading_since);
+}
 
 static bool es_lifecycle_callback_registered = false;
 static Oid	es_rules_relid = InvalidOid;
@@ -122,23 +163,16 @@ static void
 es_lifecycle_invalidate(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == es_rules_relid)
-		es_rules_valid = false;
+		es_cache_invalidate(&es_rules);
 	if (relid == InvalidOid || relid == es_upcasters_relid)
-		es_upcasters_valid = false;
-}
-
-void
-es_lifecycle_forget(void)
-{
-	es_rules_valid = false;
-	es_upcasters_valid = false;
+		es_cache_invalidate(&es_upcasters);
 }
 
 /* a function was created, replaced or dropped: it may be an upcaster */
 static void
 es_lifecycle_proc_changed(Datum arg, int cacheid, uint32 hashvalue)
 {
-	es_upcasters_valid = false;
+	es_cache_invalidate(&es_upcasters);
 }
 
 static void
@@ -207,21 +241,9 @@ es_rules_load(const EsCatalog *cat)
 
 	es_lifecycle_register_callback();
 	es_rules_relid = cat->streams;
-	if (es_rules_valid)
+	if (es_rules.valid)
 		return;
-
-	if (es_rules_cxt == NULL)
-		es_rules_cxt = AllocSetContextCreate(TopMemoryContext,
-											 "event_store stream rules",
-											 ALLOCSET_SMALL_SIZES);
-	else
-		MemoryContextReset(es_rules_cxt);
-	es_rules = es_name_hash_table("event_store stream rules",
-								  sizeof(EsRulesEntry), es_rules_cxt);
-	es_rules_count = 0;
-
-	/* valid from here: an invalidation during the scan loads again */
-	es_rules_valid = true;
+	es_cache_begin_load(&es_rules);
 
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	rel = table_open(cat->streams, AccessShareLock);
@@ -246,29 +268,30 @@ es_rules_load(const EsCatalog *cat)
 			continue;
 		name = DatumGetTextPP(slot_getattr(slot, Anum_es_streams_name, &isnull));
 		hash = es_name_hash(name);
-		old = MemoryContextSwitchTo(es_rules_cxt);
+		old = MemoryContextSwitchTo(es_rules.cxt);
 		copy = palloc(sizeof(EsRules));
 		*copy = rules;
 		copy->name = DatumGetTextPCopy(PointerGetDatum(name));
-		entry = hash_search(es_rules, &hash, HASH_ENTER, &found);
+		entry = hash_search(es_rules.hash, &hash, HASH_ENTER, &found);
 		if (!found)
 			entry->rules = NIL;
 		entry->rules = lappend(entry->rules, copy);
 		MemoryContextSwitchTo(old);
-		es_rules_count++;
+		es_rules.count++;
 	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
 	UnregisterSnapshot(snapshot);
+	es_cache_end_load(&es_rules);
 }
 
 static EsRules *
 es_rules_find(text *name)
 {
 	uint64		hash = es_name_hash(name);
-	EsRulesEntry *entry = hash_search(es_rules, &hash, HASH_FIND, NULL);
+	EsRulesEntry *entry = hash_search(es_rules.hash, &hash, HASH_FIND, NULL);
 	ListCell   *lc;
 
 	if (entry == NULL)
@@ -303,19 +326,9 @@ es_upcasters_load(const EsCatalog *cat)
 
 	es_lifecycle_register_callback();
 	es_upcasters_relid = cat->upcasters;
-	if (es_upcasters_valid)
+	if (es_upcasters.valid)
 		return;
-
-	if (es_upcasters_cxt == NULL)
-		es_upcasters_cxt = AllocSetContextCreate(TopMemoryContext,
-												 "event_store upcasters",
-												 ALLOCSET_SMALL_SIZES);
-	else
-		MemoryContextReset(es_upcasters_cxt);
-	es_upcasters = es_name_hash_table("event_store upcasters",
-									  sizeof(EsUpcasterEntry), es_upcasters_cxt);
-	es_upcasters_count = 0;
-	es_upcasters_valid = true;
+	es_cache_begin_load(&es_upcasters);
 
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	rel = table_open(cat->upcasters, AccessShareLock);
@@ -334,7 +347,7 @@ es_upcasters_load(const EsCatalog *cat)
 		bool		found;
 		MemoryContext old;
 
-		old = MemoryContextSwitchTo(es_upcasters_cxt);
+		old = MemoryContextSwitchTo(es_upcasters.cxt);
 		up = palloc0(sizeof(EsUpcaster));
 		up->type = DatumGetTextPCopy(PointerGetDatum(type));
 		up->from_version = from;
@@ -344,29 +357,30 @@ es_upcasters_load(const EsCatalog *cat)
 		{
 			ReleaseSysCache(proc);
 			up->nargs = get_func_nargs(fn);
-			fmgr_info_cxt(fn, &up->flinfo, es_upcasters_cxt);
+			fmgr_info_cxt(fn, &up->flinfo, es_upcasters.cxt);
 		}
 		else
 			up->missing = true; /* dropped: reads of the type fail */
 		hash = es_upcaster_hash(type, from);
-		entry = hash_search(es_upcasters, &hash, HASH_ENTER, &found);
+		entry = hash_search(es_upcasters.hash, &hash, HASH_ENTER, &found);
 		if (!found)
 			entry->upcasters = NIL;
 		entry->upcasters = lappend(entry->upcasters, up);
 		MemoryContextSwitchTo(old);
-		es_upcasters_count++;
+		es_upcasters.count++;
 	}
 	table_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	table_close(rel, AccessShareLock);
 	UnregisterSnapshot(snapshot);
+	es_cache_end_load(&es_upcasters);
 }
 
 static EsUpcaster *
 es_upcaster_find(text *type, int32 version)
 {
 	uint64		hash = es_upcaster_hash(type, version);
-	EsUpcasterEntry *entry = hash_search(es_upcasters, &hash, HASH_FIND, NULL);
+	EsUpcasterEntry *entry = hash_search(es_upcasters.hash, &hash, HASH_FIND, NULL);
 	ListCell   *lc;
 
 	if (entry == NULL)
@@ -490,8 +504,8 @@ es_emitter_init(EsEmitter *em, const EsCatalog *cat, Tuplestorestate *store,
 	em->cat = cat;
 	em->store = store;
 	em->desc = desc;
-	em->rules = es_rules_count > 0;
-	em->upcasting = es_upcasters_count > 0;
+	em->rules = es_rules.count > 0;
+	em->upcasting = es_upcasters.count > 0;
 	em->now = GetCurrentTransactionStartTimestamp();
 	em->versions = NULL;
 	em->cxt = NULL;

@@ -240,7 +240,6 @@ extern void es_emitter_init(EsEmitter *em, const EsCatalog *cat,
 							Tuplestorestate *store, TupleDesc desc);
 extern bool es_emit(EsEmitter *em, TupleTableSlot *slot);
 extern void es_emitter_end(EsEmitter *em);
-extern void es_lifecycle_forget(void);
 
 /* es_append.c */
 typedef struct EsNewEvent
