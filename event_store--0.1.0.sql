@@ -145,7 +145,8 @@ COMMENT ON COLUMN event_store.snapshots.created_at IS 'Start of the transaction 
 CREATE TABLE event_store.upcasters (
     type                text COLLATE "C" NOT NULL,
     from_schema_version integer NOT NULL,
-    upcaster            regprocedure NOT NULL,
+    -- the qualified signature, as text: a reg* column would stop pg_upgrade
+    upcaster            text NOT NULL,
     created_at          timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT upcasters_pkey PRIMARY KEY (type, from_schema_version),
     CONSTRAINT upcasters_from_schema_version_check
@@ -168,6 +169,7 @@ CREATE TABLE event_store.erasures (
     events_erased   bigint NOT NULL,
     last_version    bigint NOT NULL,
     reason          text,
+    last_position   bigint NOT NULL DEFAULT 0,
     CONSTRAINT erasures_pkey PRIMARY KEY (stream)
 );
 COMMENT ON TABLE event_store.erasures IS 'The audit trail of es_erase_stream: one row per erased stream';
@@ -175,6 +177,7 @@ COMMENT ON COLUMN event_store.erasures.erased_by IS 'The role that erased it (cu
 COMMENT ON COLUMN event_store.erasures.session_user_name IS 'The session''s login role';
 COMMENT ON COLUMN event_store.erasures.events_erased IS 'How many events were removed';
 COMMENT ON COLUMN event_store.erasures.last_version IS 'The stream''s version when it was erased';
+COMMENT ON COLUMN event_store.erasures.last_position IS 'The highest position erased: positions never go below it again, even after a restore';
 
 -- pg_dump keeps the rows of these tables.  Events are dumped in position
 -- order, so that a restore through the numbering trigger sees every stream's
@@ -569,7 +572,8 @@ BEGIN
                   DETAIL = format('The registered upcasters go from schema version %s to %s.', lo, hi + 1);
     END IF;
     INSERT INTO event_store.upcasters (type, from_schema_version, upcaster)
-    VALUES (es_register_upcaster.type, es_register_upcaster.from_schema_version, upcaster);
+    VALUES (es_register_upcaster.type, es_register_upcaster.from_schema_version,
+            upcaster::text);
 END $$;
 
 COMMENT ON FUNCTION event_store.es_register_upcaster(text, integer, regprocedure) IS

@@ -125,11 +125,11 @@ static const Oid es_snapshots_types[Natts_es_snapshots] = {
 };
 
 static const Oid es_upcasters_types[Natts_es_upcasters] = {
-	TEXTOID, INT4OID, REGPROCEDUREOID, TIMESTAMPTZOID
+	TEXTOID, INT4OID, TEXTOID, TIMESTAMPTZOID
 };
 
 static const Oid es_erasures_types[Natts_es_erasures] = {
-	TEXTOID, TIMESTAMPTZOID, NAMEOID, NAMEOID, INT8OID, INT8OID, TEXTOID
+	TEXTOID, TIMESTAMPTZOID, NAMEOID, NAMEOID, INT8OID, INT8OID, TEXTOID, INT8OID
 };
 
 /*

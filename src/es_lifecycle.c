@@ -91,6 +91,7 @@ typedef struct EsRulesEntry
 typedef struct EsUpcaster
 {
 	text	   *type;
+	char	   *signature;		/* as registered */
 	int32		from_version;
 	int			nargs;			/* 1: data; 2: data and metadata */
 	Oid			fn;
@@ -316,6 +317,22 @@ es_upcaster_hash(text *type, int32 version)
 	return es_name_hash(type) ^ ((uint64) (uint32) version * UINT64CONST(0x9E3779B97F4A7C15));
 }
 
+/* The function a registered signature names; InvalidOid if there is none. */
+static Oid
+es_resolve_function(text *signature)
+{
+	LOCAL_FCINFO(fcinfo, 1);
+	FmgrInfo	flinfo;
+	Datum		result;
+
+	fmgr_info(F_TO_REGPROCEDURE, &flinfo);
+	InitFunctionCallInfoData(*fcinfo, &flinfo, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = PointerGetDatum(signature);
+	fcinfo->args[0].isnull = false;
+	result = FunctionCallInvoke(fcinfo);
+	return fcinfo->isnull ? InvalidOid : DatumGetObjectId(result);
+}
+
 static void
 es_upcasters_load(const EsCatalog *cat)
 {
@@ -339,7 +356,8 @@ es_upcasters_load(const EsCatalog *cat)
 		bool		isnull;
 		text	   *type = DatumGetTextPP(slot_getattr(slot, Anum_es_upcasters_type, &isnull));
 		int32		from = DatumGetInt32(slot_getattr(slot, Anum_es_upcasters_from_version, &isnull));
-		Oid			fn = DatumGetObjectId(slot_getattr(slot, Anum_es_upcasters_upcaster, &isnull));
+		text	   *signature = DatumGetTextPP(slot_getattr(slot, Anum_es_upcasters_upcaster, &isnull));
+		Oid			fn = es_resolve_function(signature);
 		HeapTuple	proc;
 		EsUpcaster *up;
 		EsUpcasterEntry *entry;
@@ -352,7 +370,8 @@ es_upcasters_load(const EsCatalog *cat)
 		up->type = DatumGetTextPCopy(PointerGetDatum(type));
 		up->from_version = from;
 		up->fn = fn;
-		proc = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+		up->signature = text_to_cstring(signature);
+		proc = OidIsValid(fn) ? SearchSysCache1(PROCOID, ObjectIdGetDatum(fn)) : NULL;
 		if (HeapTupleIsValid(proc))
 		{
 			ReleaseSysCache(proc);
@@ -410,8 +429,8 @@ es_upcast_once(EsUpcaster *up, const EsCatalog *cat, int64 position,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("the upcaster of type \"%s\" from schema version %d no longer exists",
 						text_to_cstring(up->type), up->from_version),
-				 errdetail("It was function %u; the event at position %lld needs it.",
-						   up->fn, (long long) position),
+				 errdetail("It was function %s; the event at position %lld needs it.",
+						   up->signature, (long long) position),
 				 errhint("Unregister it with es_unregister_upcaster and register a function again.")));
 
 	InitFunctionCallInfoData(*fcinfo, &up->flinfo, up->nargs, InvalidOid, NULL, NULL);
@@ -1354,6 +1373,7 @@ es_erase_stream(PG_FUNCTION_ARGS)
 	TupleTableSlot *slot;
 	Snapshot	snapshot;
 	int64		erased = 0;
+	int64		last_position = 0;
 
 	PreventCommandIfReadOnly("es_erase_stream()");
 	PreventCommandIfParallelMode("es_erase_stream()");
@@ -1396,9 +1416,13 @@ es_erase_stream(PG_FUNCTION_ARGS)
 	index_rescan(scan, &key, 1, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
+		bool		isnull;
+		int64		position = DatumGetInt64(slot_getattr(slot, Anum_es_events_position, &isnull));
+
 		CHECK_FOR_INTERRUPTS();
 		es_delete_row(events, slot);
 		erased++;
+		last_position = Max(last_position, position);
 	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
@@ -1433,6 +1457,7 @@ es_erase_stream(PG_FUNCTION_ARGS)
 			values[Anum_es_erasures_reason - 1] = PointerGetDatum(reason);
 		else
 			nulls[Anum_es_erasures_reason - 1] = true;
+		values[Anum_es_erasures_last_position - 1] = Int64GetDatum(last_position);
 		ExecStoreVirtualTuple(aslot);
 		es_inserter_open(&ins, audit);
 		table_tuple_insert(audit, aslot, GetCurrentCommandId(true), 0, NULL);

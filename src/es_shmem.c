@@ -97,6 +97,7 @@ struct EsDatabase
 	int64		notified_upto;	/* highest position the notifier examined */
 	uint64		generation;		/* bumped by each reset of the positions */
 	pg_atomic_uint32 wake_pending;	/* a commit since the notifier's last look */
+	uint64		position_floor; /* positions are allocated above it */
 	bool		subscribed_seen;	/* events was seen as a subscription's target */
 };
 
@@ -203,6 +204,7 @@ es_shmem_startup(void)
 			db->notifier_stop = false;
 			db->notifier_failed = false;
 			db->subscribed_seen = false;
+			db->position_floor = 0;
 			db->notifier_launched = 0;
 			db->notified_upto = 0;
 			db->generation = 0;
@@ -296,6 +298,7 @@ es_database_entry(Oid dbid, bool create)
 			found->notifier_stop = false;
 			found->notifier_failed = false;
 			found->subscribed_seen = false;
+			found->position_floor = 0;
 			found->notifier_launched = 0;
 			found->generation++;
 			found->notified_upto = 0;
@@ -406,6 +409,39 @@ es_read_max_position(const EsCatalog *cat)
 	return result;
 }
 
+/*
+ * The highest position of erased events.  A consumer may have checkpointed
+ * past them, so positions are never handed out at or below it again; but a
+ * restore may still give positions below it explicitly (erasures is small,
+ * dumped, and may be restored before the events).
+ */
+static int64
+es_read_erased_floor(const EsCatalog *cat)
+{
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	int64		result = 0;
+	Relation	rel;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+
+	rel = table_open(cat->erasures, AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	scan = table_beginscan(rel, snapshot, 0, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		int64		erased = DatumGetInt64(slot_getattr(slot, Anum_es_erasures_last_position, &isnull));
+
+		result = Max(result, erased);
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, AccessShareLock);
+
+	UnregisterSnapshot(snapshot);
+	return result;
+}
+
 /* Is the events table the target of a logical replication subscription? */
 static bool
 es_events_subscribed(const EsCatalog *cat)
@@ -468,6 +504,7 @@ es_my_database(const EsCatalog *cat)
 	if (!db->initialized)
 	{
 		int64		max_position;
+		int64		floor;
 
 		/*
 		 * A standby replays commits in commit order and knows nothing of
@@ -482,6 +519,7 @@ es_my_database(const EsCatalog *cat)
 					 errdetail("A standby cannot tell whether a transaction on the primary still holds a lower position."),
 					 errhint("Read the feed from the primary; stream reads work on a standby.")));
 		max_position = es_read_max_position(cat);
+		floor = es_read_erased_floor(cat);
 
 		LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
 		if (!db->initialized)
@@ -491,6 +529,7 @@ es_my_database(const EsCatalog *cat)
 			if (next < (uint64) max_position + 1)
 				next = (uint64) max_position + 1;
 			pg_atomic_write_u64(&db->next_position, next);
+			db->position_floor = (uint64) floor;
 			db->notified_upto = (int64) next - 1;
 			pg_memory_barrier();
 			db->initialized = true;
@@ -552,6 +591,16 @@ es_allocate_positions(const EsCatalog *cat, int64 count)
 	if (first_in_xact)
 		es_publish_lower_bound(db);
 
+	/* never at or below an erased position (see es_read_erased_floor) */
+	if (db->position_floor > 0)
+	{
+		uint64		cur = pg_atomic_read_u64(&db->next_position);
+
+		while (cur <= db->position_floor &&
+			   !pg_atomic_compare_exchange_u64(&db->next_position, &cur,
+											   db->position_floor + 1))
+			;
+	}
 	first = pg_atomic_fetch_add_u64(&db->next_position, (uint64) count);
 
 	if (first_in_xact)

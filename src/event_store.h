@@ -78,7 +78,8 @@
 #define Anum_es_erasures_events_erased		5
 #define Anum_es_erasures_last_version		6
 #define Anum_es_erasures_reason				7
-#define Natts_es_erasures					7
+#define Anum_es_erasures_last_position		8
+#define Natts_es_erasures					8
 
 /*
  * Documented limits (README, "Limits").
