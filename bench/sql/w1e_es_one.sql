@@ -1,13 +1,3 @@
--- W1 with the expected version: client c appends to its own streams w1e<C>-i
--- (i % C = c) in a scrambled round robin, so it knows each one's version.
-\if :started = 0
-SELECT n FROM bench_state WHERE clients = :clients AND client = :client_id \gset
-\set started 1
-\endif
-\set per :nstreams / :clients
-\set j ((:n % :per) * 7919) % :per
-\set idx :client_id + :clients * :j
-\set v 1 + :n / :per
-\set n :n + 1
+-- W1 with the expected version (after w1e_header.sql): es_append, single-event form.
 SELECT event_store.es_append('w1e' || :clients::text || '-' || :idx::text, :v,
        'Deposited', :data::jsonb, :meta::jsonb);
