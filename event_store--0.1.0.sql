@@ -219,6 +219,8 @@ COMMENT ON FUNCTION event_store.es_append(text, bigint, text, jsonb, jsonb, uuid
 
 -- Reading -------------------------------------------------------------------
 
+-- The reads that return events are PARALLEL RESTRICTED: they may load the
+-- caches of stream rules and upcasters (a fresh snapshot) and run upcasters.
 CREATE FUNCTION event_store.es_read_stream(
     stream text,
     from_version bigint DEFAULT NULL,
@@ -226,7 +228,7 @@ CREATE FUNCTION event_store.es_read_stream(
     backwards boolean DEFAULT false)
 RETURNS SETOF event_store.es_event
 AS 'MODULE_PATHNAME', 'es_read_stream'
-LANGUAGE C STABLE PARALLEL SAFE ROWS 100;
+LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 100;
 
 COMMENT ON FUNCTION event_store.es_read_stream(text, bigint, bigint, boolean) IS
     'Events of a stream in version order (or backwards), from a version, at most max_count';
@@ -490,7 +492,7 @@ COMMENT ON FUNCTION event_store.es_load_snapshot(text, integer) IS
 CREATE FUNCTION event_store.es_load_aggregate(stream text, min_schema_version integer DEFAULT 1)
 RETURNS SETOF event_store.es_event
 AS 'MODULE_PATHNAME', 'es_load_aggregate'
-LANGUAGE C STABLE PARALLEL SAFE ROWS 100;
+LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 100;
 
 COMMENT ON FUNCTION event_store.es_load_aggregate(text, integer) IS
     'In one call: the usable snapshot (a row of type $snapshot, its state as data) and the events after it';
@@ -503,7 +505,7 @@ CREATE FUNCTION event_store.es_read_stream_at(
     at_time timestamptz DEFAULT NULL)
 RETURNS SETOF event_store.es_event
 AS 'MODULE_PATHNAME', 'es_read_stream_at'
-LANGUAGE C STABLE PARALLEL SAFE ROWS 100;
+LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 100;
 
 COMMENT ON FUNCTION event_store.es_read_stream_at(text, bigint, timestamptz) IS
     'The stream as it was at a version, or at a time (events created at or before it)';

@@ -414,7 +414,14 @@ es_find_retry(const EsCatalog *cat, text *stream, EsStream *st,
 						   nfound, n),
 				 errhint("An append is only an idempotent retry when all its event ids are stored, in order, at consecutive versions.")));
 	if (!expected_any && result->first_version != expected + 1)
-		es_raise_wrong_version(stream, expected, st->version);
+		ereport(ERROR,
+				(errcode(ERRCODE_ES_WRONG_EXPECTED_VERSION),
+				 errmsg("wrong expected version for stream \"%s\"",
+						text_to_cstring(stream)),
+				 errdetail("The events of this append are stored already, at versions %lld to %lld, not after version %lld.",
+						   (long long) result->first_version,
+						   (long long) result->last_version, (long long) expected),
+				 errhint("A retry must give the expected version of the first attempt, or NULL.")));
 	return true;
 }
 

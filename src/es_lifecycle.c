@@ -38,6 +38,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/tuptable.h"
@@ -317,19 +318,45 @@ es_upcaster_hash(text *type, int32 version)
 	return es_name_hash(type) ^ ((uint64) (uint32) version * UINT64CONST(0x9E3779B97F4A7C15));
 }
 
-/* The function a registered signature names; InvalidOid if there is none. */
+/*
+ * The function a registered signature names; InvalidOid if there is none.
+ * Looked up as the owner of the registry, so that what a reader gets does
+ * not depend on its privileges on the function's schema (nor on which role
+ * loaded the cache first); the reader runs it like a trigger function, by
+ * OID.
+ */
 static Oid
-es_resolve_function(text *signature)
+es_resolve_function(const EsCatalog *cat, text *signature)
 {
 	LOCAL_FCINFO(fcinfo, 1);
 	FmgrInfo	flinfo;
 	Datum		result;
+	Oid			save_userid;
+	int			save_sec_context;
+	Oid			owner;
+	HeapTuple	classtup;
+
+	classtup = SearchSysCache1(RELOID, ObjectIdGetDatum(cat->upcasters));
+	if (!HeapTupleIsValid(classtup))
+		elog(ERROR, "cache lookup failed for relation %u", cat->upcasters);
+	owner = ((Form_pg_class) GETSTRUCT(classtup))->relowner;
+	ReleaseSysCache(classtup);
 
 	fmgr_info(F_TO_REGPROCEDURE, &flinfo);
 	InitFunctionCallInfoData(*fcinfo, &flinfo, 1, InvalidOid, NULL, NULL);
 	fcinfo->args[0].value = PointerGetDatum(signature);
 	fcinfo->args[0].isnull = false;
-	result = FunctionCallInvoke(fcinfo);
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		result = FunctionCallInvoke(fcinfo);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
 	return fcinfo->isnull ? InvalidOid : DatumGetObjectId(result);
 }
 
@@ -357,7 +384,7 @@ es_upcasters_load(const EsCatalog *cat)
 		text	   *type = DatumGetTextPP(slot_getattr(slot, Anum_es_upcasters_type, &isnull));
 		int32		from = DatumGetInt32(slot_getattr(slot, Anum_es_upcasters_from_version, &isnull));
 		text	   *signature = DatumGetTextPP(slot_getattr(slot, Anum_es_upcasters_upcaster, &isnull));
-		Oid			fn = es_resolve_function(signature);
+		Oid			fn = es_resolve_function(cat, signature);
 		HeapTuple	proc;
 		EsUpcaster *up;
 		EsUpcasterEntry *entry;

@@ -3,7 +3,7 @@
 -- (src/event_store.h, src/es_catalog.c), so their exact shape is part of the
 -- contract and any drift must fail here first.
 BEGIN;
-SELECT plan(204);
+SELECT plan(335);
 
 -- Extension and schema -------------------------------------------------------
 
@@ -26,6 +26,7 @@ SELECT results_eq(
               ('function event_store._es_events_before_insert()'),
               ('function event_store._es_install()'),
               ('function event_store._es_refuse_change()'),
+              ('function event_store._es_registry_changed()'),
               ('function event_store.es_append(text,bigint,jsonb)'),
               ('function event_store.es_append(text,bigint,text,jsonb,jsonb,uuid,integer)'),
               ('function event_store.es_category(text)'),
@@ -33,24 +34,38 @@ SELECT results_eq(
               ('function event_store.es_checkpoint_reset(text,bigint)'),
               ('function event_store.es_checkpoint_save(text,bigint,bigint)'),
               ('function event_store.es_consumer_member(text,integer)'),
+              ('function event_store.es_delete_stream(text,bigint)'),
+              ('function event_store.es_erase_stream(text,text)'),
               ('function event_store.es_head_position()'),
+              ('function event_store.es_load_aggregate(text,integer)'),
+              ('function event_store.es_load_snapshot(text,integer)'),
               ('function event_store.es_read_all(bigint,bigint,text[])'),
               ('function event_store.es_read_category(text,bigint,bigint,integer,integer)'),
               ('function event_store.es_read_stream(text,bigint,bigint,boolean)'),
+              ('function event_store.es_read_stream_at(text,bigint,timestamp with time zone)'),
+              ('function event_store.es_register_upcaster(text,integer,regprocedure)'),
+              ('function event_store.es_save_snapshot(text,bigint,jsonb,integer)'),
+              ('function event_store.es_set_stream_metadata(text,jsonb)'),
               ('function event_store.es_stream_version(text)'),
+              ('function event_store.es_unregister_upcaster(text,integer)'),
               ('function event_store.es_uuid_v7()'),
               ('sequence event_store.streams_id_seq'),
               ('table event_store.checkpoints'),
+              ('table event_store.erasures'),
               ('table event_store.events'),
+              ('table event_store.snapshots'),
               ('table event_store.streams'),
+              ('table event_store.upcasters'),
               ('type event_store.es_append_result'),
               ('type event_store.es_event'),
+              ('type event_store.es_upcast'),
               ('view event_store.es_consumers') $$,
     'the extension owns exactly its tables, view, sequence, types and functions');
 
 -- Tables and columns ----------------------------------------------------------
 
-SELECT tables_are('event_store', ARRAY['checkpoints', 'events', 'streams']);
+SELECT tables_are('event_store', ARRAY['checkpoints', 'erasures', 'events', 'snapshots', 'streams',
+                                      'upcasters']);
 SELECT sequences_are('event_store', ARRAY['streams_id_seq']);
 SELECT views_are('event_store', ARRAY['es_consumers']);
 SELECT materialized_views_are('event_store', ARRAY[]::name[]);
@@ -59,12 +74,20 @@ SELECT columns_are('event_store', 'events', ARRAY[
     'position', 'stream', 'version', 'type', 'data', 'metadata', 'event_id',
     'schema_version', 'created_at']);
 SELECT columns_are('event_store', 'streams', ARRAY[
-    'id', 'name', 'category', 'version', 'created_at', 'updated_at', 'metadata']);
+    'id', 'name', 'category', 'version', 'created_at', 'updated_at', 'metadata', 'erased_at']);
 SELECT columns_are('event_store', 'checkpoints', ARRAY['consumer', 'position', 'updated_at']);
+SELECT columns_are('event_store', 'snapshots', ARRAY[
+    'stream', 'version', 'state', 'schema_version', 'created_at']);
+SELECT columns_are('event_store', 'upcasters', ARRAY[
+    'type', 'from_schema_version', 'upcaster', 'created_at']);
+SELECT columns_are('event_store', 'erasures', ARRAY[
+    'stream', 'erased_at', 'erased_by', 'session_user_name', 'events_erased', 'last_version',
+    'reason', 'last_position']);
 SELECT columns_are('event_store', 'es_consumers', ARRAY[
     'consumer', 'position', 'head', 'lag_positions', 'lag_events', 'updated_at']);
 
--- The column order is what the C code reads (Anum_es_events_*, Anum_es_streams_*).
+-- The column order is what the C code reads (Anum_es_events_*, Anum_es_streams_*,
+-- Anum_es_snapshots_*, Anum_es_upcasters_*, Anum_es_erasures_*).
 SELECT results_eq(
     $$ SELECT a.attnum::int, a.attname::text COLLATE "default", format_type(a.atttypid, a.atttypmod),
               a.attnotnull, coalesce(c.collname::text, '') COLLATE "default"
@@ -95,7 +118,8 @@ SELECT results_eq(
               (4, 'version', 'bigint', true, ''),
               (5, 'created_at', 'timestamp with time zone', true, ''),
               (6, 'updated_at', 'timestamp with time zone', true, ''),
-              (7, 'metadata', 'jsonb', true, '') $$,
+              (7, 'metadata', 'jsonb', true, ''),
+              (8, 'erased_at', 'timestamp with time zone', false, '') $$,
     'streams: columns in order, with types, NOT NULL and collation "C" for names');
 SELECT results_eq(
     $$ SELECT a.attnum::int, a.attname::text COLLATE "default", format_type(a.atttypid, a.atttypmod),
@@ -108,6 +132,47 @@ SELECT results_eq(
               (2, 'position', 'bigint', true, ''),
               (3, 'updated_at', 'timestamp with time zone', true, '') $$,
     'checkpoints: columns in order, with types, NOT NULL and collation "C" for the name');
+SELECT results_eq(
+    $$ SELECT a.attnum::int, a.attname::text COLLATE "default", format_type(a.atttypid, a.atttypmod),
+              a.attnotnull, coalesce(c.collname::text, '') COLLATE "default"
+         FROM pg_attribute a LEFT JOIN pg_collation c ON c.oid = a.attcollation
+        WHERE a.attrelid = 'event_store.snapshots'::regclass AND a.attnum > 0
+          AND NOT a.attisdropped
+        ORDER BY a.attnum $$,
+    $$ VALUES (1, 'stream', 'text', true, 'C'),
+              (2, 'version', 'bigint', true, ''),
+              (3, 'state', 'jsonb', true, ''),
+              (4, 'schema_version', 'integer', true, ''),
+              (5, 'created_at', 'timestamp with time zone', true, '') $$,
+    'snapshots: columns in order, with types, NOT NULL and collation "C" for the stream');
+SELECT results_eq(
+    $$ SELECT a.attnum::int, a.attname::text COLLATE "default", format_type(a.atttypid, a.atttypmod),
+              a.attnotnull, coalesce(c.collname::text, '') COLLATE "default"
+         FROM pg_attribute a LEFT JOIN pg_collation c ON c.oid = a.attcollation
+        WHERE a.attrelid = 'event_store.upcasters'::regclass AND a.attnum > 0
+          AND NOT a.attisdropped
+        ORDER BY a.attnum $$,
+    $$ VALUES (1, 'type', 'text', true, 'C'),
+              (2, 'from_schema_version', 'integer', true, ''),
+              (3, 'upcaster', 'text', true, 'default'),
+              (4, 'created_at', 'timestamp with time zone', true, '') $$,
+    'upcasters: columns in order, with types, NOT NULL and collation "C" for the type (the upcaster''s signature as text: a reg* column would stop pg_upgrade)');
+SELECT results_eq(
+    $$ SELECT a.attnum::int, a.attname::text COLLATE "default", format_type(a.atttypid, a.atttypmod),
+              a.attnotnull, coalesce(c.collname::text, '') COLLATE "default"
+         FROM pg_attribute a LEFT JOIN pg_collation c ON c.oid = a.attcollation
+        WHERE a.attrelid = 'event_store.erasures'::regclass AND a.attnum > 0
+          AND NOT a.attisdropped
+        ORDER BY a.attnum $$,
+    $$ VALUES (1, 'stream', 'text', true, 'C'),
+              (2, 'erased_at', 'timestamp with time zone', true, ''),
+              (3, 'erased_by', 'name', true, 'C'),
+              (4, 'session_user_name', 'name', true, 'C'),
+              (5, 'events_erased', 'bigint', true, ''),
+              (6, 'last_version', 'bigint', true, ''),
+              (7, 'reason', 'text', false, 'default'),
+              (8, 'last_position', 'bigint', true, '') $$,
+    'erasures: columns in order, with types, NOT NULL and collation "C" for the stream');
 SELECT results_eq(
     $$ SELECT a.attnum::int, a.attname::text COLLATE "default", format_type(a.atttypid, a.atttypmod),
               coalesce(c.collname::text, '') COLLATE "default"
@@ -139,9 +204,27 @@ SELECT col_type_is('event_store', 'streams', 'version', 'bigint', 'streams.versi
 SELECT col_type_is('event_store', 'streams', 'created_at', 'timestamp with time zone', 'streams.created_at is timestamp with time zone');
 SELECT col_type_is('event_store', 'streams', 'updated_at', 'timestamp with time zone', 'streams.updated_at is timestamp with time zone');
 SELECT col_type_is('event_store', 'streams', 'metadata', 'jsonb', 'streams.metadata is jsonb');
+SELECT col_type_is('event_store', 'streams', 'erased_at', 'timestamp with time zone', 'streams.erased_at is timestamp with time zone');
 SELECT col_type_is('event_store', 'checkpoints', 'consumer', 'text', 'checkpoints.consumer is text');
 SELECT col_type_is('event_store', 'checkpoints', 'position', 'bigint', 'checkpoints.position is bigint');
 SELECT col_type_is('event_store', 'checkpoints', 'updated_at', 'timestamp with time zone', 'checkpoints.updated_at is timestamp with time zone');
+SELECT col_type_is('event_store', 'snapshots', 'stream', 'text', 'snapshots.stream is text');
+SELECT col_type_is('event_store', 'snapshots', 'version', 'bigint', 'snapshots.version is bigint');
+SELECT col_type_is('event_store', 'snapshots', 'state', 'jsonb', 'snapshots.state is jsonb');
+SELECT col_type_is('event_store', 'snapshots', 'schema_version', 'integer', 'snapshots.schema_version is integer');
+SELECT col_type_is('event_store', 'snapshots', 'created_at', 'timestamp with time zone', 'snapshots.created_at is timestamp with time zone');
+SELECT col_type_is('event_store', 'upcasters', 'type', 'text', 'upcasters.type is text');
+SELECT col_type_is('event_store', 'upcasters', 'from_schema_version', 'integer', 'upcasters.from_schema_version is integer');
+SELECT col_type_is('event_store', 'upcasters', 'upcaster', 'text', 'upcasters.upcaster is text');
+SELECT col_type_is('event_store', 'upcasters', 'created_at', 'timestamp with time zone', 'upcasters.created_at is timestamp with time zone');
+SELECT col_type_is('event_store', 'erasures', 'stream', 'text', 'erasures.stream is text');
+SELECT col_type_is('event_store', 'erasures', 'erased_at', 'timestamp with time zone', 'erasures.erased_at is timestamp with time zone');
+SELECT col_type_is('event_store', 'erasures', 'erased_by', 'name', 'erasures.erased_by is name');
+SELECT col_type_is('event_store', 'erasures', 'session_user_name', 'name', 'erasures.session_user_name is name');
+SELECT col_type_is('event_store', 'erasures', 'events_erased', 'bigint', 'erasures.events_erased is bigint');
+SELECT col_type_is('event_store', 'erasures', 'last_version', 'bigint', 'erasures.last_version is bigint');
+SELECT col_type_is('event_store', 'erasures', 'reason', 'text', 'erasures.reason is text');
+SELECT col_type_is('event_store', 'erasures', 'last_position', 'bigint', 'erasures.last_position is bigint');
 SELECT col_type_is('event_store', 'es_consumers', 'consumer', 'text', 'es_consumers.consumer is text');
 SELECT col_type_is('event_store', 'es_consumers', 'position', 'bigint', 'es_consumers.position is bigint');
 SELECT col_type_is('event_store', 'es_consumers', 'head', 'bigint', 'es_consumers.head is bigint');
@@ -152,6 +235,10 @@ SELECT col_type_is('event_store', 'es_consumers', 'updated_at', 'timestamp with 
 SELECT col_is_null('event_store', 'events', 'metadata', 'events.metadata is nullable');
 SELECT col_not_null('event_store', 'events', 'data', 'events.data is NOT NULL');
 SELECT col_not_null('event_store', 'streams', 'metadata', 'streams.metadata is NOT NULL');
+SELECT col_is_null('event_store', 'streams', 'erased_at', 'streams.erased_at is nullable (NULL until the stream is erased)');
+SELECT col_not_null('event_store', 'snapshots', 'state', 'snapshots.state is NOT NULL');
+SELECT col_not_null('event_store', 'upcasters', 'upcaster', 'upcasters.upcaster is NOT NULL');
+SELECT col_is_null('event_store', 'erasures', 'reason', 'erasures.reason is nullable');
 
 -- Defaults: position and version come from the numbering trigger, not defaults.
 SELECT col_hasnt_default('event_store', 'events', 'position', 'events.position has no default');
@@ -170,6 +257,57 @@ SELECT col_default_is('event_store', 'streams', 'metadata', '{}'::jsonb, 'stream
 SELECT col_hasnt_default('event_store', 'checkpoints', 'consumer', 'checkpoints.consumer has no default');
 SELECT col_hasnt_default('event_store', 'checkpoints', 'position', 'checkpoints.position has no default');
 SELECT col_default_is('event_store', 'checkpoints', 'updated_at', 'now()', 'checkpoints.updated_at defaults to now()');
+SELECT col_hasnt_default('event_store', 'streams', 'erased_at', 'streams.erased_at has no default');
+SELECT col_hasnt_default('event_store', 'snapshots', 'stream', 'snapshots.stream has no default');
+SELECT col_hasnt_default('event_store', 'snapshots', 'version', 'snapshots.version has no default');
+SELECT col_hasnt_default('event_store', 'snapshots', 'state', 'snapshots.state has no default');
+SELECT col_default_is('event_store', 'snapshots', 'schema_version', 1, 'snapshots.schema_version defaults to 1');
+SELECT col_default_is('event_store', 'snapshots', 'created_at', 'now()', 'snapshots.created_at defaults to now()');
+SELECT col_hasnt_default('event_store', 'upcasters', 'type', 'upcasters.type has no default');
+SELECT col_hasnt_default('event_store', 'upcasters', 'from_schema_version', 'upcasters.from_schema_version has no default');
+SELECT col_hasnt_default('event_store', 'upcasters', 'upcaster', 'upcasters.upcaster has no default');
+SELECT col_default_is('event_store', 'upcasters', 'created_at', 'now()', 'upcasters.created_at defaults to now()');
+-- es_erase_stream fills every column of its audit row; last_position
+-- defaults to 0 (no event erased).
+SELECT col_hasnt_default('event_store', 'erasures', 'stream', 'erasures.stream has no default');
+SELECT col_hasnt_default('event_store', 'erasures', 'erased_at', 'erasures.erased_at has no default');
+SELECT col_hasnt_default('event_store', 'erasures', 'erased_by', 'erasures.erased_by has no default');
+SELECT col_hasnt_default('event_store', 'erasures', 'session_user_name', 'erasures.session_user_name has no default');
+SELECT col_hasnt_default('event_store', 'erasures', 'events_erased', 'erasures.events_erased has no default');
+SELECT col_hasnt_default('event_store', 'erasures', 'last_version', 'erasures.last_version has no default');
+SELECT col_hasnt_default('event_store', 'erasures', 'reason', 'erasures.reason has no default');
+SELECT col_default_is('event_store', 'erasures', 'last_position', 0::bigint, 'erasures.last_position defaults to 0::bigint');
+-- Every default of every table, and no generated column but the identity.
+SELECT results_eq(
+    $$ SELECT d.adrelid::regclass::text, a.attname::text COLLATE "default",
+              pg_get_expr(d.adbin, d.adrelid) COLLATE "default"
+         FROM pg_attrdef d
+         JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+         JOIN pg_class c ON c.oid = d.adrelid
+        WHERE c.relnamespace = 'event_store'::regnamespace
+        ORDER BY 1, a.attnum $$,
+    $$ VALUES ('event_store.checkpoints', 'updated_at', 'now()'),
+              ('event_store.erasures', 'last_position', '0'),
+              ('event_store.events', 'event_id', 'event_store.es_uuid_v7()'),
+              ('event_store.events', 'schema_version', '1'),
+              ('event_store.events', 'created_at', 'now()'),
+              ('event_store.snapshots', 'schema_version', '1'),
+              ('event_store.snapshots', 'created_at', 'now()'),
+              ('event_store.streams', 'version', '0'),
+              ('event_store.streams', 'created_at', 'now()'),
+              ('event_store.streams', 'updated_at', 'now()'),
+              ('event_store.streams', 'metadata', '''{}''::jsonb'),
+              ('event_store.upcasters', 'created_at', 'now()') $$,
+    'exactly these column defaults in event_store');
+SELECT results_eq(
+    $$ SELECT a.attrelid::regclass::text, a.attname::text COLLATE "default",
+              a.attidentity::text, a.attgenerated::text
+         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+        WHERE c.relnamespace = 'event_store'::regnamespace AND a.attnum > 0
+          AND (a.attidentity <> '' OR a.attgenerated <> '')
+        ORDER BY 1, 2 $$,
+    $$ VALUES ('event_store.streams', 'id', 'a', '') $$,
+    'streams.id is the only identity column, and no column is generated');
 SELECT is(
     (SELECT attidentity FROM pg_attribute
       WHERE attrelid = 'event_store.streams'::regclass AND attname = 'id'),
@@ -191,15 +329,39 @@ SELECT is(
     (SELECT reloptions FROM pg_class WHERE oid = 'event_store.checkpoints'::regclass),
     NULL::text[],
     'checkpoints has no storage options');
+SELECT is(
+    (SELECT reloptions FROM pg_class WHERE oid = 'event_store.snapshots'::regclass),
+    NULL::text[],
+    'snapshots has no storage options');
+SELECT is(
+    (SELECT reloptions FROM pg_class WHERE oid = 'event_store.upcasters'::regclass),
+    NULL::text[],
+    'upcasters has no storage options');
+SELECT is(
+    (SELECT reloptions FROM pg_class WHERE oid = 'event_store.erasures'::regclass),
+    NULL::text[],
+    'erasures has no storage options');
+SELECT is_empty(
+    $$ SELECT oid::regclass::text FROM pg_class
+        WHERE relnamespace = 'event_store'::regnamespace AND relkind IN ('r', 'S', 'i')
+          AND relpersistence <> 'p' $$,
+    'every table, index and sequence is permanent (WAL-logged, survives a crash)');
 
 -- Keys, constraints, indexes --------------------------------------------------
 
 SELECT has_pk('event_store', 'events', 'events has a primary key');
 SELECT has_pk('event_store', 'streams', 'streams has a primary key');
 SELECT has_pk('event_store', 'checkpoints', 'checkpoints has a primary key');
+SELECT has_pk('event_store', 'snapshots', 'snapshots has a primary key');
+SELECT has_pk('event_store', 'upcasters', 'upcasters has a primary key');
+SELECT has_pk('event_store', 'erasures', 'erasures has a primary key');
 SELECT col_is_pk('event_store', 'events', ARRAY['position'], 'events: primary key (position)');
 SELECT col_is_pk('event_store', 'streams', ARRAY['id'], 'streams: primary key (id)');
 SELECT col_is_pk('event_store', 'checkpoints', ARRAY['consumer'], 'checkpoints: primary key (consumer)');
+SELECT col_is_pk('event_store', 'snapshots', ARRAY['stream'], 'snapshots: primary key (stream), one per stream');
+SELECT col_is_pk('event_store', 'upcasters', ARRAY['type', 'from_schema_version'],
+                 'upcasters: primary key (type, from_schema_version)');
+SELECT col_is_pk('event_store', 'erasures', ARRAY['stream'], 'erasures: primary key (stream), one per erased stream');
 SELECT col_is_unique('event_store', 'events', ARRAY['stream', 'version'],
                      'events: unique (stream, version)');
 SELECT col_is_unique('event_store', 'events', ARRAY['event_id'], 'events: unique (event_id)');
@@ -209,31 +371,46 @@ SELECT col_has_check('event_store', 'events', ARRAY['schema_version'],
                      'events.schema_version has a check');
 SELECT col_has_check('event_store', 'streams', ARRAY['version'], 'streams.version has a check');
 SELECT col_has_check('event_store', 'checkpoints', ARRAY['position'], 'checkpoints.position has a check');
+SELECT col_has_check('event_store', 'snapshots', ARRAY['version'], 'snapshots.version has a check');
+SELECT col_has_check('event_store', 'snapshots', ARRAY['schema_version'],
+                     'snapshots.schema_version has a check');
+SELECT col_has_check('event_store', 'upcasters', ARRAY['from_schema_version'],
+                     'upcasters.from_schema_version has a check');
 SELECT hasnt_fk('event_store', 'checkpoints', 'checkpoints has no foreign key');
+SELECT has_fk('event_store', 'snapshots', 'snapshots has a foreign key');
+SELECT hasnt_fk('event_store', 'upcasters', 'upcasters has no foreign key');
+SELECT hasnt_fk('event_store', 'erasures', 'erasures has no foreign key');
 
 SELECT results_eq(
     $$ SELECT conrelid::regclass::text, conname::text COLLATE "default", pg_get_constraintdef(oid)
          FROM pg_constraint
-        WHERE conrelid IN ('event_store.events'::regclass, 'event_store.streams'::regclass,
-                           'event_store.checkpoints'::regclass)
+        WHERE connamespace = 'event_store'::regnamespace
         ORDER BY 1, 2 $$,
     $$ VALUES ('event_store.checkpoints', 'checkpoints_pkey', 'PRIMARY KEY (consumer)'),
               ('event_store.checkpoints', 'checkpoints_position_check', 'CHECK (("position" >= 0))'),
+              ('event_store.erasures', 'erasures_pkey', 'PRIMARY KEY (stream)'),
               ('event_store.events', 'events_event_id_key', 'UNIQUE (event_id)'),
               ('event_store.events', 'events_pkey', 'PRIMARY KEY ("position")'),
               ('event_store.events', 'events_schema_version_check', 'CHECK ((schema_version >= 1))'),
               ('event_store.events', 'events_stream_fkey', 'FOREIGN KEY (stream) REFERENCES event_store.streams(name)'),
               ('event_store.events', 'events_stream_version_key', 'UNIQUE (stream, version)'),
               ('event_store.events', 'events_version_check', 'CHECK ((version >= 1))'),
+              ('event_store.snapshots', 'snapshots_pkey', 'PRIMARY KEY (stream)'),
+              ('event_store.snapshots', 'snapshots_schema_version_check', 'CHECK ((schema_version >= 1))'),
+              ('event_store.snapshots', 'snapshots_stream_fkey', 'FOREIGN KEY (stream) REFERENCES event_store.streams(name)'),
+              ('event_store.snapshots', 'snapshots_version_check', 'CHECK ((version >= 1))'),
               ('event_store.streams', 'streams_name_key', 'UNIQUE (name)'),
               ('event_store.streams', 'streams_pkey', 'PRIMARY KEY (id)'),
-              ('event_store.streams', 'streams_version_check', 'CHECK ((version >= 0))') $$,
-    'exactly these constraints');
+              ('event_store.streams', 'streams_version_check', 'CHECK ((version >= 0))'),
+              ('event_store.upcasters', 'upcasters_from_schema_version_check',
+               'CHECK (((from_schema_version >= 1) AND (from_schema_version < 2147483647)))'),
+              ('event_store.upcasters', 'upcasters_pkey', 'PRIMARY KEY (type, from_schema_version)') $$,
+    'exactly these constraints (the foreign keys are NO ACTION: nothing cascades from streams)');
 SELECT fk_ok('event_store', 'events', 'stream', 'event_store', 'streams', 'name');
+SELECT fk_ok('event_store', 'snapshots', 'stream', 'event_store', 'streams', 'name');
 SELECT is(
     (SELECT count(*)::int FROM pg_constraint
-      WHERE conrelid IN ('event_store.events'::regclass, 'event_store.streams'::regclass,
-                         'event_store.checkpoints'::regclass)
+      WHERE connamespace = 'event_store'::regnamespace
         AND (condeferrable OR condeferred)),
     0,
     'no constraint is deferrable (es_append refuses deferrable unique constraints)');
@@ -241,8 +418,12 @@ SELECT is(
 SELECT indexes_are('event_store', 'events',
     ARRAY['events_pkey', 'events_stream_version_key', 'events_event_id_key',
           'events_type_position', 'events_category_position']);
-SELECT indexes_are('event_store', 'streams', ARRAY['streams_pkey', 'streams_name_key']);
+SELECT indexes_are('event_store', 'streams',
+    ARRAY['streams_pkey', 'streams_name_key', 'streams_with_metadata']);
 SELECT indexes_are('event_store', 'checkpoints', ARRAY['checkpoints_pkey']);
+SELECT indexes_are('event_store', 'snapshots', ARRAY['snapshots_pkey']);
+SELECT indexes_are('event_store', 'upcasters', ARRAY['upcasters_pkey']);
+SELECT indexes_are('event_store', 'erasures', ARRAY['erasures_pkey']);
 SELECT has_index('event_store', 'events', 'events_pkey', ARRAY['"position"']);
 SELECT has_index('event_store', 'events', 'events_stream_version_key', ARRAY['stream', 'version']);
 SELECT has_index('event_store', 'events', 'events_event_id_key', ARRAY['event_id']);
@@ -250,6 +431,10 @@ SELECT has_index('event_store', 'streams', 'streams_pkey', ARRAY['id']);
 SELECT has_index('event_store', 'streams', 'streams_name_key', ARRAY['name']);
 SELECT has_index('event_store', 'events', 'events_type_position', ARRAY['type', '"position"']);
 SELECT has_index('event_store', 'checkpoints', 'checkpoints_pkey', ARRAY['consumer']);
+SELECT has_index('event_store', 'streams', 'streams_with_metadata', ARRAY['name']);
+SELECT has_index('event_store', 'snapshots', 'snapshots_pkey', ARRAY['stream']);
+SELECT has_index('event_store', 'upcasters', 'upcasters_pkey', ARRAY['type', 'from_schema_version']);
+SELECT has_index('event_store', 'erasures', 'erasures_pkey', ARRAY['stream']);
 SELECT index_is_primary('event_store', 'events', 'events_pkey');
 SELECT index_is_primary('event_store', 'streams', 'streams_pkey');
 SELECT index_is_unique('event_store', 'events', 'events_stream_version_key');
@@ -257,6 +442,9 @@ SELECT index_is_unique('event_store', 'events', 'events_event_id_key');
 SELECT index_is_unique('event_store', 'streams', 'streams_name_key');
 SELECT index_is_type('event_store', 'events', 'events_stream_version_key', 'btree');
 SELECT index_is_primary('event_store', 'checkpoints', 'checkpoints_pkey');
+SELECT index_is_primary('event_store', 'snapshots', 'snapshots_pkey');
+SELECT index_is_primary('event_store', 'upcasters', 'upcasters_pkey');
+SELECT index_is_primary('event_store', 'erasures', 'erasures_pkey');
 SELECT isnt_empty(
     $$ SELECT 1 FROM pg_index WHERE indexrelid = 'event_store.events_type_position'::regclass
                                  AND NOT indisunique $$,
@@ -265,6 +453,13 @@ SELECT isnt_empty(
     $$ SELECT 1 FROM pg_index WHERE indexrelid = 'event_store.events_category_position'::regclass
                                  AND NOT indisunique $$,
     'events_category_position is not unique');
+-- es_lifecycle.c loads every stream's rules from streams_with_metadata
+-- alone: a partial index of the streams whose metadata is not empty or that
+-- were erased.
+SELECT isnt_empty(
+    $$ SELECT 1 FROM pg_index WHERE indexrelid = 'event_store.streams_with_metadata'::regclass
+                                 AND NOT indisunique AND indpred IS NOT NULL AND indisvalid $$,
+    'streams_with_metadata is a valid partial index, not unique');
 -- es_feed.c scans these by name: btree, the exact keys, the filter column
 -- first with collation "C" (the scan key uses the index's collation).
 SELECT results_eq(
@@ -273,11 +468,14 @@ SELECT results_eq(
                  FROM unnest(i.indcollation::oid[]) WITH ORDINALITY AS u(coll, n)
                  LEFT JOIN pg_collation c ON c.oid = u.coll)
          FROM pg_index i
-        WHERE i.indrelid IN ('event_store.events'::regclass, 'event_store.streams'::regclass,
-                             'event_store.checkpoints'::regclass)
+        WHERE i.indexrelid IN (SELECT oid FROM pg_class
+                                WHERE relnamespace = 'event_store'::regnamespace)
         ORDER BY 1 $$,
     $$ VALUES ('event_store.checkpoints_pkey',
                'CREATE UNIQUE INDEX checkpoints_pkey ON event_store.checkpoints USING btree (consumer)',
+               ARRAY['C']),
+              ('event_store.erasures_pkey',
+               'CREATE UNIQUE INDEX erasures_pkey ON event_store.erasures USING btree (stream)',
                ARRAY['C']),
               ('event_store.events_category_position',
                'CREATE INDEX events_category_position ON event_store.events USING btree (event_store.es_category(stream), "position")',
@@ -294,12 +492,21 @@ SELECT results_eq(
               ('event_store.events_type_position',
                'CREATE INDEX events_type_position ON event_store.events USING btree (type, "position")',
                ARRAY['C', '-']),
+              ('event_store.snapshots_pkey',
+               'CREATE UNIQUE INDEX snapshots_pkey ON event_store.snapshots USING btree (stream)',
+               ARRAY['C']),
               ('event_store.streams_name_key',
                'CREATE UNIQUE INDEX streams_name_key ON event_store.streams USING btree (name)',
                ARRAY['C']),
               ('event_store.streams_pkey',
                'CREATE UNIQUE INDEX streams_pkey ON event_store.streams USING btree (id)',
-               ARRAY['-']) $$,
+               ARRAY['-']),
+              ('event_store.streams_with_metadata',
+               'CREATE INDEX streams_with_metadata ON event_store.streams USING btree (name) WHERE ((metadata <> ''{}''::jsonb) OR (erased_at IS NOT NULL))',
+               ARRAY['C']),
+              ('event_store.upcasters_pkey',
+               'CREATE UNIQUE INDEX upcasters_pkey ON event_store.upcasters USING btree (type, from_schema_version)',
+               ARRAY['C', '-']) $$,
     'every index: its definition and key collations');
 
 -- Triggers --------------------------------------------------------------------
@@ -308,6 +515,9 @@ SELECT triggers_are('event_store', 'events',
                     ARRAY['events_number', 'events_count', 'events_immutable']);
 SELECT triggers_are('event_store', 'streams', ARRAY['streams_maintained']);
 SELECT triggers_are('event_store', 'checkpoints', ARRAY[]::name[]);
+SELECT triggers_are('event_store', 'snapshots', ARRAY[]::name[]);
+SELECT triggers_are('event_store', 'upcasters', ARRAY['upcasters_changed']);
+SELECT triggers_are('event_store', 'erasures', ARRAY['erasures_immutable']);
 SELECT trigger_is('event_store', 'events', 'events_number',
                   'event_store', '_es_events_before_insert');
 SELECT trigger_is('event_store', 'events', 'events_count',
@@ -316,32 +526,39 @@ SELECT trigger_is('event_store', 'events', 'events_immutable',
                   'event_store', '_es_refuse_change');
 SELECT trigger_is('event_store', 'streams', 'streams_maintained',
                   'event_store', '_es_refuse_change');
+SELECT trigger_is('event_store', 'erasures', 'erasures_immutable',
+                  'event_store', '_es_refuse_change');
+SELECT trigger_is('event_store', 'upcasters', 'upcasters_changed',
+                  'event_store', '_es_registry_changed');
 SELECT results_eq(
     $$ SELECT tgname::text COLLATE "default", pg_get_triggerdef(oid)
          FROM pg_trigger
-        WHERE tgrelid IN ('event_store.events'::regclass, 'event_store.streams'::regclass)
+        WHERE tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'event_store'::regnamespace)
           AND NOT tgisinternal
         ORDER BY 1 $$,
-    $$ VALUES ('events_count', 'CREATE TRIGGER events_count AFTER INSERT ON event_store.events REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_events_after_statement()'),
+    $$ VALUES ('erasures_immutable', 'CREATE TRIGGER erasures_immutable BEFORE DELETE OR UPDATE OR TRUNCATE ON event_store.erasures FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_refuse_change()'),
+              ('events_count', 'CREATE TRIGGER events_count AFTER INSERT ON event_store.events REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_events_after_statement()'),
               ('events_immutable', 'CREATE TRIGGER events_immutable BEFORE DELETE OR UPDATE OR TRUNCATE ON event_store.events FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_refuse_change()'),
               ('events_number', 'CREATE TRIGGER events_number BEFORE INSERT ON event_store.events FOR EACH ROW EXECUTE FUNCTION event_store._es_events_before_insert()'),
-              ('streams_maintained', 'CREATE TRIGGER streams_maintained BEFORE DELETE OR UPDATE OR TRUNCATE ON event_store.streams FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_refuse_change()') $$,
-    'trigger timing, events and level');
+              ('streams_maintained', 'CREATE TRIGGER streams_maintained BEFORE DELETE OR UPDATE OR TRUNCATE ON event_store.streams FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_refuse_change()'),
+              ('upcasters_changed', 'CREATE TRIGGER upcasters_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON event_store.upcasters FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_registry_changed()') $$,
+    'trigger timing, events and level (every trigger of the schema)');
 SELECT results_eq(
     $$ SELECT tgname::text COLLATE "default", tgenabled::text
          FROM pg_trigger
-        WHERE tgrelid IN ('event_store.events'::regclass, 'event_store.streams'::regclass)
+        WHERE tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'event_store'::regnamespace)
           AND NOT tgisinternal
         ORDER BY 1 $$,
-    $$ VALUES ('events_count', 'O'), ('events_immutable', 'A'), ('events_number', 'O'),
-              ('streams_maintained', 'A') $$,
-    'the immutability triggers are ENABLE ALWAYS (fire under session_replication_role = replica)');
+    $$ VALUES ('erasures_immutable', 'A'), ('events_count', 'O'), ('events_immutable', 'A'),
+              ('events_number', 'O'), ('streams_maintained', 'A'), ('upcasters_changed', 'A') $$,
+    'the immutability triggers and the upcaster cache invalidation are ENABLE ALWAYS (fire under session_replication_role = replica)');
 
 -- Composite types -------------------------------------------------------------
 
-SELECT types_are('event_store', ARRAY['es_event', 'es_append_result']);
+SELECT types_are('event_store', ARRAY['es_event', 'es_append_result', 'es_upcast']);
 SELECT has_composite('event_store', 'es_event', 'es_event is a composite type');
 SELECT has_composite('event_store', 'es_append_result', 'es_append_result is a composite type');
+SELECT has_composite('event_store', 'es_upcast', 'es_upcast is a composite type');
 SELECT results_eq(
     $$ SELECT a.attname::text COLLATE "default", format_type(a.atttypid, a.atttypmod)
          FROM pg_attribute a
@@ -371,6 +588,15 @@ SELECT results_eq(
     $$ VALUES ('stream', 'text'), ('first_version', 'bigint'), ('last_version', 'bigint'),
               ('first_position', 'bigint'), ('last_position', 'bigint') $$,
     'es_append_result: stream, first/last version, first/last position');
+SELECT results_eq(
+    $$ SELECT a.attname::text COLLATE "default", format_type(a.atttypid, a.atttypmod)
+         FROM pg_attribute a
+        WHERE a.attrelid = (SELECT typrelid FROM pg_type
+                             WHERE oid = 'event_store.es_upcast'::regtype)
+          AND a.attnum > 0 AND NOT a.attisdropped
+        ORDER BY a.attnum $$,
+    $$ VALUES ('data', 'jsonb'), ('metadata', 'jsonb') $$,
+    'es_upcast (what a two-argument upcaster returns): data, metadata');
 
 -- Functions -------------------------------------------------------------------
 
@@ -380,11 +606,14 @@ SELECT functions_are('event_store', ARRAY[
     'es_uuid_v7', 'es_category', 'es_append', 'es_read_stream',
     'es_stream_version', 'es_head_position',
     'es_read_all', 'es_read_category', 'es_consumer_member',
-    'es_checkpoint_save', 'es_checkpoint_get', 'es_checkpoint_reset']);
+    'es_checkpoint_save', 'es_checkpoint_get', 'es_checkpoint_reset',
+    'es_save_snapshot', 'es_load_snapshot', 'es_load_aggregate', 'es_read_stream_at',
+    'es_register_upcaster', 'es_unregister_upcaster', 'es_set_stream_metadata',
+    'es_delete_stream', 'es_erase_stream', '_es_registry_changed']);
 SELECT is(
     (SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'event_store'::regnamespace),
-    19,
-    'exactly 19 functions (two forms of es_append)');
+    29,
+    'exactly 29 functions (two forms of es_append)');
 SELECT is(
     (SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'event_store'::regnamespace
                                        AND prokind <> 'f'),
@@ -412,6 +641,17 @@ SELECT has_function('event_store', 'es_checkpoint_get', ARRAY['text']);
 SELECT has_function('event_store', 'es_checkpoint_reset', ARRAY['text', 'bigint']);
 SELECT has_function('event_store', '_es_check_consumer', ARRAY['text']);
 SELECT has_function('event_store', '_es_check_position', ARRAY['bigint']);
+SELECT has_function('event_store', 'es_save_snapshot', ARRAY['text', 'bigint', 'jsonb', 'integer']);
+SELECT has_function('event_store', 'es_load_snapshot', ARRAY['text', 'integer']);
+SELECT has_function('event_store', 'es_load_aggregate', ARRAY['text', 'integer']);
+SELECT has_function('event_store', 'es_read_stream_at',
+                    ARRAY['text', 'bigint', 'timestamp with time zone']);
+SELECT has_function('event_store', 'es_register_upcaster', ARRAY['text', 'integer', 'regprocedure']);
+SELECT has_function('event_store', 'es_unregister_upcaster', ARRAY['text', 'integer']);
+SELECT has_function('event_store', 'es_set_stream_metadata', ARRAY['text', 'jsonb']);
+SELECT has_function('event_store', 'es_delete_stream', ARRAY['text', 'bigint']);
+SELECT has_function('event_store', 'es_erase_stream', ARRAY['text', 'text']);
+SELECT has_function('event_store', '_es_registry_changed', ARRAY[]::name[]);
 
 SELECT function_returns('event_store', '_es_install', ARRAY[]::name[], 'void');
 SELECT function_returns('event_store', 'es_uuid_v7', ARRAY[]::name[], 'uuid');
@@ -439,6 +679,21 @@ SELECT function_returns('event_store', 'es_checkpoint_get', ARRAY['text'], 'bigi
 SELECT function_returns('event_store', 'es_checkpoint_reset', ARRAY['text', 'bigint'], 'bigint');
 SELECT function_returns('event_store', '_es_check_consumer', ARRAY['text'], 'void');
 SELECT function_returns('event_store', '_es_check_position', ARRAY['bigint'], 'void');
+SELECT function_returns('event_store', 'es_save_snapshot', ARRAY['text', 'bigint', 'jsonb', 'integer'],
+                        'boolean');
+SELECT function_returns('event_store', 'es_load_snapshot', ARRAY['text', 'integer'], 'setof record');
+SELECT function_returns('event_store', 'es_load_aggregate', ARRAY['text', 'integer'],
+                        'setof event_store.es_event');
+SELECT function_returns('event_store', 'es_read_stream_at',
+                        ARRAY['text', 'bigint', 'timestamp with time zone'],
+                        'setof event_store.es_event');
+SELECT function_returns('event_store', 'es_register_upcaster', ARRAY['text', 'integer', 'regprocedure'],
+                        'void');
+SELECT function_returns('event_store', 'es_unregister_upcaster', ARRAY['text', 'integer'], 'void');
+SELECT function_returns('event_store', 'es_set_stream_metadata', ARRAY['text', 'jsonb'], 'jsonb');
+SELECT function_returns('event_store', 'es_delete_stream', ARRAY['text', 'bigint'], 'bigint');
+SELECT function_returns('event_store', 'es_erase_stream', ARRAY['text', 'text'], 'bigint');
+SELECT function_returns('event_store', '_es_registry_changed', ARRAY[]::name[], 'trigger');
 
 SELECT volatility_is('event_store', '_es_install', ARRAY[]::name[], 'volatile');
 SELECT volatility_is('event_store', 'es_uuid_v7', ARRAY[]::name[], 'volatile');
@@ -461,9 +716,23 @@ SELECT volatility_is('event_store', 'es_checkpoint_get', ARRAY['text'], 'stable'
 SELECT volatility_is('event_store', 'es_checkpoint_reset', ARRAY['text', 'bigint'], 'volatile');
 SELECT volatility_is('event_store', '_es_check_consumer', ARRAY['text'], 'immutable');
 SELECT volatility_is('event_store', '_es_check_position', ARRAY['bigint'], 'immutable');
+SELECT volatility_is('event_store', 'es_save_snapshot', ARRAY['text', 'bigint', 'jsonb', 'integer'],
+                     'volatile');
+SELECT volatility_is('event_store', 'es_load_snapshot', ARRAY['text', 'integer'], 'stable');
+SELECT volatility_is('event_store', 'es_load_aggregate', ARRAY['text', 'integer'], 'stable');
+SELECT volatility_is('event_store', 'es_read_stream_at',
+                     ARRAY['text', 'bigint', 'timestamp with time zone'], 'stable');
+SELECT volatility_is('event_store', 'es_register_upcaster', ARRAY['text', 'integer', 'regprocedure'],
+                     'volatile');
+SELECT volatility_is('event_store', 'es_unregister_upcaster', ARRAY['text', 'integer'], 'volatile');
+SELECT volatility_is('event_store', 'es_set_stream_metadata', ARRAY['text', 'jsonb'], 'volatile');
+SELECT volatility_is('event_store', 'es_delete_stream', ARRAY['text', 'bigint'], 'volatile');
+SELECT volatility_is('event_store', 'es_erase_stream', ARRAY['text', 'text'], 'volatile');
+SELECT volatility_is('event_store', '_es_registry_changed', ARRAY[]::name[], 'volatile');
 
 -- Not strict: the functions report NULL arguments themselves (22004) or give
--- NULL a meaning (expected_version NULL = any, types NULL = every type).
+-- NULL a meaning (expected_version NULL = any, types NULL = every type,
+-- at_version / at_time NULL = not given, reason NULL = none).
 SELECT isnt_strict('event_store', 'es_append', ARRAY['text', 'bigint', 'jsonb']);
 SELECT isnt_strict('event_store', 'es_append',
                    ARRAY['text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer']);
@@ -479,6 +748,15 @@ SELECT isnt_strict('event_store', 'es_checkpoint_get', ARRAY['text']);
 SELECT isnt_strict('event_store', 'es_checkpoint_reset', ARRAY['text', 'bigint']);
 SELECT isnt_strict('event_store', '_es_check_consumer', ARRAY['text']);
 SELECT isnt_strict('event_store', '_es_check_position', ARRAY['bigint']);
+SELECT isnt_strict('event_store', 'es_save_snapshot', ARRAY['text', 'bigint', 'jsonb', 'integer']);
+SELECT isnt_strict('event_store', 'es_load_snapshot', ARRAY['text', 'integer']);
+SELECT isnt_strict('event_store', 'es_load_aggregate', ARRAY['text', 'integer']);
+SELECT isnt_strict('event_store', 'es_read_stream_at', ARRAY['text', 'bigint', 'timestamp with time zone']);
+SELECT isnt_strict('event_store', 'es_register_upcaster', ARRAY['text', 'integer', 'regprocedure']);
+SELECT isnt_strict('event_store', 'es_unregister_upcaster', ARRAY['text', 'integer']);
+SELECT isnt_strict('event_store', 'es_set_stream_metadata', ARRAY['text', 'jsonb']);
+SELECT isnt_strict('event_store', 'es_delete_stream', ARRAY['text', 'bigint']);
+SELECT isnt_strict('event_store', 'es_erase_stream', ARRAY['text', 'text']);
 
 -- One row per function: language, parallel safety, SECURITY DEFINER, set
 -- returning, volatility, strictness, estimated rows.
@@ -494,6 +772,7 @@ SELECT results_eq(
               ('event_store._es_events_before_insert()', 'c', 'u', false, false, 'v', false, 0),
               ('event_store._es_install()', 'c', 'u', false, false, 'v', false, 0),
               ('event_store._es_refuse_change()', 'c', 'u', false, false, 'v', false, 0),
+              ('event_store._es_registry_changed()', 'c', 'u', false, false, 'v', false, 0),
               ('event_store.es_append(text,bigint,jsonb)', 'c', 'u', false, false, 'v', false, 0),
               ('event_store.es_append(text,bigint,text,jsonb,jsonb,uuid,integer)', 'c', 'u', false, false, 'v', false, 0),
               ('event_store.es_category(text)', 'c', 's', false, false, 'i', true, 0),
@@ -501,13 +780,22 @@ SELECT results_eq(
               ('event_store.es_checkpoint_reset(text,bigint)', 'plpgsql', 'u', false, false, 'v', false, 0),
               ('event_store.es_checkpoint_save(text,bigint,bigint)', 'plpgsql', 'u', false, false, 'v', false, 0),
               ('event_store.es_consumer_member(text,integer)', 'c', 's', false, false, 'i', true, 0),
+              ('event_store.es_delete_stream(text,bigint)', 'c', 'u', false, false, 'v', false, 0),
+              ('event_store.es_erase_stream(text,text)', 'c', 'u', false, false, 'v', false, 0),
               ('event_store.es_head_position()', 'c', 'u', false, false, 'v', false, 0),
+              ('event_store.es_load_aggregate(text,integer)', 'c', 'r', false, true, 's', false, 100),
+              ('event_store.es_load_snapshot(text,integer)', 'c', 's', false, true, 's', false, 1),
               ('event_store.es_read_all(bigint,bigint,text[])', 'c', 'u', false, true, 'v', false, 1000),
               ('event_store.es_read_category(text,bigint,bigint,integer,integer)', 'c', 'u', false, true, 'v', false, 1000),
-              ('event_store.es_read_stream(text,bigint,bigint,boolean)', 'c', 's', false, true, 's', false, 100),
+              ('event_store.es_read_stream(text,bigint,bigint,boolean)', 'c', 'r', false, true, 's', false, 100),
+              ('event_store.es_read_stream_at(text,bigint,timestamp with time zone)', 'c', 'r', false, true, 's', false, 100),
+              ('event_store.es_register_upcaster(text,integer,regprocedure)', 'plpgsql', 'u', false, false, 'v', false, 0),
+              ('event_store.es_save_snapshot(text,bigint,jsonb,integer)', 'plpgsql', 'u', false, false, 'v', false, 0),
+              ('event_store.es_set_stream_metadata(text,jsonb)', 'c', 'u', false, false, 'v', false, 0),
               ('event_store.es_stream_version(text)', 'c', 's', false, false, 's', false, 0),
+              ('event_store.es_unregister_upcaster(text,integer)', 'plpgsql', 'u', false, false, 'v', false, 0),
               ('event_store.es_uuid_v7()', 'c', 's', false, false, 'v', false, 0) $$,
-    'every function: language, parallel safety (appends and the feed are PARALLEL UNSAFE), none is SECURITY DEFINER');
+    'every function: language, parallel safety (appends, the feed and every change of a stream, snapshot or upcaster are PARALLEL UNSAFE; the reads that may run upcasters RESTRICTED), none is SECURITY DEFINER');
 
 -- The PL/pgSQL functions pin their search_path; the C ones need none (they
 -- reach their objects by OID).
@@ -522,8 +810,18 @@ SELECT results_eq(
               ('event_store._es_check_position(bigint)', ARRAY['search_path=pg_catalog, pg_temp']),
               ('event_store.es_checkpoint_get(text)', ARRAY['search_path=pg_catalog, pg_temp']),
               ('event_store.es_checkpoint_reset(text,bigint)', ARRAY['search_path=pg_catalog, pg_temp']),
-              ('event_store.es_checkpoint_save(text,bigint,bigint)', ARRAY['search_path=pg_catalog, pg_temp']) $$,
+              ('event_store.es_checkpoint_save(text,bigint,bigint)', ARRAY['search_path=pg_catalog, pg_temp']),
+              ('event_store.es_register_upcaster(text,integer,regprocedure)', ARRAY['search_path=pg_catalog, pg_temp']),
+              ('event_store.es_save_snapshot(text,bigint,jsonb,integer)', ARRAY['search_path=pg_catalog, pg_temp']),
+              ('event_store.es_unregister_upcaster(text,integer)', ARRAY['search_path=pg_catalog, pg_temp']) $$,
     'only the PL/pgSQL functions set anything: search_path = pg_catalog, pg_temp');
+SELECT is_empty(
+    $$ SELECT p.oid::regprocedure::text FROM pg_proc p
+        WHERE p.pronamespace = 'event_store'::regnamespace
+          AND p.prolang <> (SELECT oid FROM pg_language WHERE lanname = 'c')
+          AND (p.proconfig IS NULL
+               OR NOT 'search_path=pg_catalog, pg_temp' = ANY (p.proconfig)) $$,
+    'every function not written in C pins search_path = pg_catalog, pg_temp');
 
 SELECT results_eq(
     $$ SELECT p.oid::regprocedure::text, pg_get_function_arguments(p.oid),
@@ -537,6 +835,7 @@ SELECT results_eq(
               ('event_store._es_events_before_insert()', '', 'trigger'),
               ('event_store._es_install()', '', 'void'),
               ('event_store._es_refuse_change()', '', 'trigger'),
+              ('event_store._es_registry_changed()', '', 'trigger'),
               ('event_store.es_append(text,bigint,jsonb)',
                'stream text, expected_version bigint, events jsonb',
                'event_store.es_append_result'),
@@ -550,7 +849,16 @@ SELECT results_eq(
               ('event_store.es_checkpoint_save(text,bigint,bigint)',
                'consumer text, "position" bigint, expected_position bigint DEFAULT NULL::bigint', 'bigint'),
               ('event_store.es_consumer_member(text,integer)', 'stream text, consumer_size integer', 'integer'),
+              ('event_store.es_delete_stream(text,bigint)',
+               'stream text, expected_version bigint DEFAULT NULL::bigint', 'bigint'),
+              ('event_store.es_erase_stream(text,text)',
+               'stream text, reason text DEFAULT NULL::text', 'bigint'),
               ('event_store.es_head_position()', '', 'bigint'),
+              ('event_store.es_load_aggregate(text,integer)',
+               'stream text, min_schema_version integer DEFAULT 1', 'SETOF event_store.es_event'),
+              ('event_store.es_load_snapshot(text,integer)',
+               'stream text, min_schema_version integer DEFAULT 1',
+               'TABLE(version bigint, state jsonb, schema_version integer, created_at timestamp with time zone)'),
               ('event_store.es_read_all(bigint,bigint,text[])',
                'after_position bigint DEFAULT 0, max_count bigint DEFAULT 1000, types text[] DEFAULT NULL::text[]',
                'SETOF event_store.es_event'),
@@ -560,7 +868,17 @@ SELECT results_eq(
               ('event_store.es_read_stream(text,bigint,bigint,boolean)',
                'stream text, from_version bigint DEFAULT NULL::bigint, max_count bigint DEFAULT NULL::bigint, backwards boolean DEFAULT false',
                'SETOF event_store.es_event'),
+              ('event_store.es_read_stream_at(text,bigint,timestamp with time zone)',
+               'stream text, at_version bigint DEFAULT NULL::bigint, at_time timestamp with time zone DEFAULT NULL::timestamp with time zone',
+               'SETOF event_store.es_event'),
+              ('event_store.es_register_upcaster(text,integer,regprocedure)',
+               'type text, from_schema_version integer, upcaster regprocedure', 'void'),
+              ('event_store.es_save_snapshot(text,bigint,jsonb,integer)',
+               'stream text, version bigint, state jsonb, schema_version integer DEFAULT 1', 'boolean'),
+              ('event_store.es_set_stream_metadata(text,jsonb)', 'stream text, metadata jsonb', 'jsonb'),
               ('event_store.es_stream_version(text)', 'stream text', 'bigint'),
+              ('event_store.es_unregister_upcaster(text,integer)',
+               'type text, from_schema_version integer', 'void'),
               ('event_store.es_uuid_v7()', '', 'uuid') $$,
     'argument names, defaults and results of every function (callable with named arguments)');
 
@@ -585,10 +903,18 @@ SELECT results_eq(
         WHERE e.extname = 'event_store'
         ORDER BY 1 $$,
     $$ VALUES ('event_store.checkpoints', ''),
+              ('event_store.erasures', ''),
               ('event_store.events', 'ORDER BY position'),
+              ('event_store.snapshots', ''),
               ('event_store.streams', ''),
-              ('event_store.streams_id_seq', '') $$,
-    'checkpoints, events, streams and streams_id_seq are configuration tables dumped by pg_dump');
+              ('event_store.streams_id_seq', ''),
+              ('event_store.upcasters', '') $$,
+    'checkpoints, erasures, events, snapshots, streams, streams_id_seq and upcasters are configuration tables dumped by pg_dump');
+SELECT is_empty(
+    $$ SELECT c.oid::regclass::text FROM pg_class c
+        WHERE c.relnamespace = 'event_store'::regnamespace AND c.relkind IN ('r', 'p', 'S')
+          AND c.oid <> ALL ((SELECT extconfig FROM pg_extension WHERE extname = 'event_store')::oid[]) $$,
+    'every table and sequence of event_store is dumped with its rows');
 SELECT is(
     (SELECT c.cond FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS c(relid, cond)
       WHERE e.extname = 'event_store' AND c.relid = 'event_store.events'::regclass),
@@ -622,9 +948,38 @@ SELECT ok(
                             'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER'),
     'PUBLIC has no privilege on the view es_consumers');
 SELECT ok(
+    NOT has_table_privilege('public', 'event_store.snapshots',
+                            'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER'),
+    'PUBLIC has no privilege on snapshots');
+SELECT ok(
+    NOT has_table_privilege('public', 'event_store.upcasters',
+                            'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER'),
+    'PUBLIC has no privilege on upcasters');
+SELECT ok(
+    NOT has_table_privilege('public', 'event_store.erasures',
+                            'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER'),
+    'PUBLIC has no privilege on erasures');
+SELECT ok(
     NOT has_any_column_privilege('public', 'event_store.checkpoints', 'SELECT, INSERT, UPDATE, REFERENCES')
     AND NOT has_any_column_privilege('public', 'event_store.es_consumers', 'SELECT, INSERT, UPDATE, REFERENCES'),
     'PUBLIC has no column privilege on checkpoints or es_consumers');
+SELECT ok(
+    NOT has_any_column_privilege('public', 'event_store.snapshots', 'SELECT, INSERT, UPDATE, REFERENCES')
+    AND NOT has_any_column_privilege('public', 'event_store.upcasters', 'SELECT, INSERT, UPDATE, REFERENCES')
+    AND NOT has_any_column_privilege('public', 'event_store.erasures', 'SELECT, INSERT, UPDATE, REFERENCES'),
+    'PUBLIC has no column privilege on snapshots, upcasters or erasures');
+SELECT is_empty(
+    $$ SELECT c.oid::regclass::text, a.attname
+         FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
+        WHERE c.relnamespace = 'event_store'::regnamespace AND a.attacl IS NOT NULL $$,
+    'no column of event_store carries a column privilege');
+SELECT is_empty(
+    $$ SELECT c.oid::regclass::text, a.grantee, a.privilege_type
+         FROM pg_class c, aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
+        WHERE c.relnamespace = 'event_store'::regnamespace
+          AND c.relkind IN ('r', 'S', 'v', 'm', 'p', 'f')
+          AND a.grantee <> c.relowner $$,
+    'at install only the owner holds a privilege on the tables, view and sequence of event_store');
 SELECT ok(
     NOT has_sequence_privilege('public', 'event_store.streams_id_seq', 'USAGE, SELECT, UPDATE'),
     'PUBLIC has no privilege on streams_id_seq');
@@ -646,6 +1001,7 @@ SELECT results_eq(
               ('event_store._es_events_before_insert()', false),
               ('event_store._es_install()', false),
               ('event_store._es_refuse_change()', false),
+              ('event_store._es_registry_changed()', false),
               ('event_store.es_append(text,bigint,jsonb)', true),
               ('event_store.es_append(text,bigint,text,jsonb,jsonb,uuid,integer)', true),
               ('event_store.es_category(text)', true),
@@ -653,20 +1009,44 @@ SELECT results_eq(
               ('event_store.es_checkpoint_reset(text,bigint)', true),
               ('event_store.es_checkpoint_save(text,bigint,bigint)', true),
               ('event_store.es_consumer_member(text,integer)', true),
+              ('event_store.es_delete_stream(text,bigint)', true),
+              ('event_store.es_erase_stream(text,text)', false),
               ('event_store.es_head_position()', true),
+              ('event_store.es_load_aggregate(text,integer)', true),
+              ('event_store.es_load_snapshot(text,integer)', true),
               ('event_store.es_read_all(bigint,bigint,text[])', true),
               ('event_store.es_read_category(text,bigint,bigint,integer,integer)', true),
               ('event_store.es_read_stream(text,bigint,bigint,boolean)', true),
+              ('event_store.es_read_stream_at(text,bigint,timestamp with time zone)', true),
+              ('event_store.es_register_upcaster(text,integer,regprocedure)', true),
+              ('event_store.es_save_snapshot(text,bigint,jsonb,integer)', true),
+              ('event_store.es_set_stream_metadata(text,jsonb)', true),
               ('event_store.es_stream_version(text)', true),
+              ('event_store.es_unregister_upcaster(text,integer)', true),
               ('event_store.es_uuid_v7()', true) $$,
-    'PUBLIC may execute the es_ functions (they check table privileges) and the two _es_check helpers the SECURITY INVOKER checkpoint functions call, not the other internal ones');
+    'PUBLIC may execute the es_ functions (they check table privileges) but es_erase_stream, and the two _es_check helpers the SECURITY INVOKER checkpoint functions call, not the other internal ones');
+-- EXECUTE on es_erase_stream is the only way past the immutability of
+-- events: at install nobody but its owner holds it (nor EXECUTE on the
+-- trigger functions and _es_install).
+SELECT results_eq(
+    $$ SELECT p.oid::regprocedure::text, a.grantee = p.proowner, a.privilege_type::text, a.is_grantable
+         FROM pg_proc p, aclexplode(p.proacl) a
+        WHERE p.pronamespace = 'event_store'::regnamespace
+        ORDER BY 1 $$,
+    $$ VALUES ('event_store._es_events_after_statement()', true, 'EXECUTE', false),
+              ('event_store._es_events_before_insert()', true, 'EXECUTE', false),
+              ('event_store._es_install()', true, 'EXECUTE', false),
+              ('event_store._es_refuse_change()', true, 'EXECUTE', false),
+              ('event_store._es_registry_changed()', true, 'EXECUTE', false),
+              ('event_store.es_erase_stream(text,text)', true, 'EXECUTE', false) $$,
+    'the revoked functions: only their owner may execute them');
 SELECT results_eq(
     $$ SELECT relname::text COLLATE "default", relrowsecurity, relforcerowsecurity
          FROM pg_class
-        WHERE oid IN ('event_store.events'::regclass, 'event_store.streams'::regclass,
-                      'event_store.checkpoints'::regclass)
+        WHERE relnamespace = 'event_store'::regnamespace AND relkind IN ('r', 'p')
         ORDER BY 1 $$,
-    $$ VALUES ('checkpoints', false, false), ('events', false, false), ('streams', false, false) $$,
+    $$ VALUES ('checkpoints', false, false), ('erasures', false, false), ('events', false, false),
+              ('snapshots', false, false), ('streams', false, false), ('upcasters', false, false) $$,
     'row-level security is off on every table (the C functions refuse tables with RLS)');
 
 SELECT * FROM finish();

@@ -8,16 +8,25 @@
 -- calls es_head_position(), SELECT on events like every reader.  UPDATE, DELETE
 -- and TRUNCATE of events and streams are refused by ENABLE ALWAYS triggers
 -- for every role, superuser included.
+-- The lifecycle functions: es_read_stream_at needs SELECT on events like
+-- es_read_stream; es_load_snapshot SELECT on streams and snapshots,
+-- es_load_aggregate SELECT on events and snapshots; es_save_snapshot
+-- INSERT, UPDATE, SELECT on snapshots; es_set_stream_metadata and
+-- es_delete_stream INSERT on events; the upcaster registry privileges on
+-- upcasters; es_erase_stream EXECUTE, which PUBLIC does not have.  The audit
+-- trail (erasures) is immutable like events, and a change of upcasters
+-- reaches every session's cache, in every session_replication_role.
+-- test/pgtap/06_lifecycle.sql covers the lifecycle privileges in depth.
 -- The roles are created inside the test transaction and vanish with it.
 BEGIN;
-SELECT plan(138);
+SELECT plan(186);
 SET LOCAL client_min_messages = warning;  -- no NOTICE of TRUNCATE ... CASCADE
 
 CREATE ROLE regress_es_nobody;          -- no privilege on the tables
 CREATE ROLE regress_es_reader;          -- SELECT on events and streams
 CREATE ROLE regress_es_events_reader;   -- SELECT on events only
 CREATE ROLE regress_es_writer;          -- INSERT and SELECT on events, SELECT on streams
-CREATE ROLE regress_es_all;             -- every privilege on both tables
+CREATE ROLE regress_es_all;             -- every privilege on every table of event_store
 CREATE ROLE regress_es_member IN ROLE regress_es_reader;  -- inherits the reader's
 CREATE ROLE regress_es_checkpointer;    -- SELECT, INSERT, UPDATE on checkpoints only
 CREATE ROLE regress_es_cp_reader;       -- SELECT on checkpoints only
@@ -27,7 +36,7 @@ GRANT SELECT ON event_store.events, event_store.streams TO regress_es_reader;
 GRANT SELECT ON event_store.events TO regress_es_events_reader;
 GRANT INSERT, SELECT ON event_store.events TO regress_es_writer;
 GRANT SELECT ON event_store.streams TO regress_es_writer;
-GRANT ALL ON event_store.events, event_store.streams TO regress_es_all;
+GRANT ALL ON ALL TABLES IN SCHEMA event_store TO regress_es_all;
 GRANT SELECT, INSERT, UPDATE ON event_store.checkpoints TO regress_es_checkpointer;
 GRANT SELECT ON event_store.checkpoints TO regress_es_cp_reader;
 GRANT SELECT ON event_store.events TO regress_es_projector;
@@ -95,6 +104,77 @@ SELECT throws_ok(
 -- functions that touch no table stay usable
 SELECT is(event_store.es_category('order-1'), 'order', 'nobody: es_category works');
 SELECT is(substr(event_store.es_uuid_v7()::text, 15, 1), '7', 'nobody: es_uuid_v7 works');
+-- the lifecycle functions
+SELECT throws_ok(
+    $$ SELECT * FROM event_store.es_read_stream_at('order-1', 1) $$,
+    '42501', 'permission denied for table events',
+    'nobody: es_read_stream_at needs SELECT on events');
+SELECT throws_ok(
+    $$ SELECT * FROM event_store.es_load_snapshot('order-1') $$,
+    '42501', 'permission denied for table streams',
+    'nobody: es_load_snapshot needs SELECT on streams');
+SELECT throws_ok(
+    $$ SELECT * FROM event_store.es_load_aggregate('order-1') $$,
+    '42501', 'permission denied for table events',
+    'nobody: es_load_aggregate needs SELECT on events');
+SELECT throws_ok(
+    $$ SELECT event_store.es_save_snapshot('order-1', 1, '{}') $$,
+    '42501', 'permission denied for table snapshots',
+    'nobody: es_save_snapshot needs privileges on snapshots');
+SELECT throws_ok(
+    $$ SELECT event_store.es_set_stream_metadata('order-1', '{"max_count":1}') $$,
+    '42501', 'permission denied for table events',
+    'nobody: es_set_stream_metadata needs INSERT on events');
+SELECT throws_ok(
+    $$ SELECT event_store.es_delete_stream('order-1') $$,
+    '42501', 'permission denied for table events',
+    'nobody: es_delete_stream needs INSERT on events');
+SELECT throws_ok(
+    $$ SELECT event_store.es_erase_stream('order-1') $$,
+    '42501', 'permission denied for function es_erase_stream',
+    'nobody: es_erase_stream needs EXECUTE, which PUBLIC does not have');
+SELECT throws_ok(
+    $$ SELECT event_store.es_unregister_upcaster('OrderPlaced', 1) $$,
+    '42501', 'permission denied for table upcasters',
+    'nobody: es_unregister_upcaster needs privileges on upcasters');
+SELECT throws_ok(
+    $$ SELECT * FROM event_store.snapshots $$,
+    '42501', 'permission denied for table snapshots',
+    'nobody: plain SELECT from snapshots is denied');
+SELECT throws_ok(
+    $$ SELECT * FROM event_store.upcasters $$,
+    '42501', 'permission denied for table upcasters',
+    'nobody: plain SELECT from upcasters is denied');
+SELECT throws_ok(
+    $$ INSERT INTO event_store.upcasters (type, from_schema_version, upcaster)
+       VALUES ('OrderPlaced', 1, 'pg_catalog.jsonb_strip_nulls(jsonb)') $$,
+    '42501', 'permission denied for table upcasters',
+    'nobody: plain INSERT into upcasters is denied');
+SELECT throws_ok(
+    $$ SELECT * FROM event_store.erasures $$,
+    '42501', 'permission denied for table erasures',
+    'nobody: plain SELECT from erasures is denied');
+-- the internal functions PUBLIC may not execute
+SELECT throws_ok(
+    $$ SELECT event_store._es_install() $$,
+    '42501', 'permission denied for function _es_install',
+    'nobody: _es_install may not be called');
+SELECT throws_ok(
+    $$ SELECT event_store._es_registry_changed() $$,
+    '42501', 'permission denied for function _es_registry_changed',
+    'nobody: _es_registry_changed may not be called');
+SELECT throws_ok(
+    $$ SELECT event_store._es_refuse_change() $$,
+    '42501', 'permission denied for function _es_refuse_change',
+    'nobody: _es_refuse_change may not be called');
+SELECT throws_ok(
+    $$ SELECT event_store._es_events_before_insert() $$,
+    '42501', 'permission denied for function _es_events_before_insert',
+    'nobody: _es_events_before_insert may not be called');
+SELECT throws_ok(
+    $$ SELECT event_store._es_events_after_statement() $$,
+    '42501', 'permission denied for function _es_events_after_statement',
+    'nobody: _es_events_after_statement may not be called');
 RESET ROLE;
 SELECT is(current_user::text, 'postgres', 'back to the superuser after RESET ROLE');
 SELECT is(pg_temp.stored(), 'events=0 streams=0 versions=0',
@@ -259,6 +339,34 @@ SELECT throws_ok(
     $$ DELETE FROM event_store.streams $$,
     '42501', 'permission denied for table streams',
     'reader: DELETE from streams is denied');
+SELECT results_eq(
+    $$ SELECT version, type FROM event_store.es_read_stream_at('order-1', 1) $$,
+    $$ VALUES (1::bigint, 'OrderPlaced'::text) $$,
+    'reader: es_read_stream_at at a version');
+SELECT results_eq(
+    $$ SELECT version FROM event_store.es_read_stream_at('order-1', NULL, now()) $$,
+    ARRAY[1::bigint, 2::bigint],
+    'reader: es_read_stream_at at a time');
+SELECT throws_ok(
+    $$ SELECT event_store.es_set_stream_metadata('order-1', '{"max_count":1}') $$,
+    '42501', 'permission denied for table events',
+    'reader: es_set_stream_metadata is denied (hiding events is a write)');
+SELECT throws_ok(
+    $$ SELECT event_store.es_delete_stream('order-1') $$,
+    '42501', 'permission denied for table events',
+    'reader: es_delete_stream is denied');
+SELECT throws_ok(
+    $$ SELECT event_store.es_save_snapshot('order-1', 2, '{}') $$,
+    '42501', 'permission denied for table snapshots',
+    'reader: es_save_snapshot needs privileges on snapshots');
+SELECT throws_ok(
+    $$ SELECT * FROM event_store.es_load_aggregate('order-1') $$,
+    '42501', 'permission denied for table snapshots',
+    'reader: es_load_aggregate also needs SELECT on snapshots');
+SELECT throws_ok(
+    $$ SELECT event_store.es_erase_stream('order-1') $$,
+    '42501', 'permission denied for function es_erase_stream',
+    'reader: es_erase_stream is denied');
 RESET ROLE;
 SELECT is(pg_temp.stored(), 'events=2 streams=1 versions=2',
           'the reader''s refused appends stored nothing');
@@ -275,6 +383,10 @@ SELECT throws_ok(
     $$ SELECT event_store.es_stream_version('order-1') $$,
     '42501', 'permission denied for table streams',
     'events reader: es_stream_version needs SELECT on streams');
+SELECT results_eq(
+    $$ SELECT version FROM event_store.es_read_stream_at('order-1', 1) $$,
+    ARRAY[1::bigint],
+    'events reader: es_read_stream_at needs only SELECT on events');
 RESET ROLE;
 
 -- Privileges inherited through role membership count.
@@ -346,9 +458,34 @@ SELECT throws_ok(
     $$ INSERT INTO event_store.streams (name, category) VALUES ('fake-1', 'fake') $$,
     '42501', 'permission denied for table streams',
     'writer: INSERT into streams is denied');
+SELECT is(event_store.es_set_stream_metadata('writer-1', '{"owner":"writer"}'),
+          '{"owner":"writer"}'::jsonb,
+          'writer: es_set_stream_metadata (INSERT on events)');
+SELECT throws_ok(
+    $$ SELECT event_store.es_erase_stream('writer-1') $$,
+    '42501', 'permission denied for function es_erase_stream',
+    'writer: es_erase_stream is denied');
+SELECT throws_ok(
+    $$ SELECT event_store.es_save_snapshot('writer-1', 1, '{}') $$,
+    '42501', 'permission denied for table snapshots',
+    'writer: es_save_snapshot needs privileges on snapshots');
+SELECT throws_ok(
+    $$ INSERT INTO event_store.erasures (stream, erased_at, erased_by, session_user_name,
+                                        events_erased, last_version)
+       VALUES ('writer-1', now(), 'x', 'x', 0, 0) $$,
+    '42501', 'permission denied for table erasures',
+    'writer: a forged audit row is denied');
 RESET ROLE;
 SELECT is(pg_temp.stored(), 'events=6 streams=2 versions=6',
           'the writer stored 4 events; its refused changes nothing');
+SELECT results_eq(
+    $$ SELECT name COLLATE "default", metadata, erased_at FROM event_store.streams
+        WHERE name NOT LIKE 'feed-%' ORDER BY name $$,
+    $$ VALUES ('order-1'::text, '{}'::jsonb, NULL::timestamptz),
+              ('writer-1', '{"owner":"writer"}', NULL) $$,
+    'the writer set the metadata of writer-1; the refused calls changed no stream');
+SELECT is((SELECT count(*)::int FROM event_store.snapshots) + (SELECT count(*)::int FROM event_store.erasures),
+          0, 'no snapshot and no audit row was written');
 
 -- Privileges are those of the current user: a SECURITY DEFINER function runs
 -- with its owner's.
@@ -556,8 +693,8 @@ SELECT throws_ok(
     $$ DELETE FROM event_store.streams WHERE name = 'order-1' $$,
     '42501', 'DELETE of "event_store.streams" is refused',
     'role with all privileges: DELETE from streams is refused');
--- events references streams: a TRUNCATE of streams alone stops at the
--- foreign key, one that cascades to events reaches the triggers
+-- events and snapshots reference streams: a TRUNCATE of streams alone stops
+-- at the foreign key, one that cascades to them reaches the triggers
 SELECT throws_ok(
     $$ TRUNCATE event_store.streams $$,
     '0A000', 'cannot truncate a table referenced in a foreign key constraint',
@@ -566,6 +703,22 @@ SELECT throws_ok(
     $$ TRUNCATE event_store.streams CASCADE $$,
     '42501', 'TRUNCATE of "event_store.streams" is refused',
     'role with all privileges: TRUNCATE of streams CASCADE is refused');
+SELECT throws_ok(
+    $$ UPDATE event_store.erasures SET reason = 'forged' $$,
+    '42501', 'UPDATE of "event_store.erasures" is refused',
+    'role with all privileges: UPDATE of erasures is refused');
+SELECT throws_ok(
+    $$ DELETE FROM event_store.erasures $$,
+    '42501', 'DELETE of "event_store.erasures" is refused',
+    'role with all privileges: DELETE from erasures is refused');
+SELECT throws_ok(
+    $$ TRUNCATE event_store.erasures $$,
+    '42501', 'TRUNCATE of "event_store.erasures" is refused',
+    'role with all privileges: TRUNCATE of erasures is refused');
+SELECT throws_ok(
+    $$ SELECT event_store.es_erase_stream('writer-1') $$,
+    '42501', 'permission denied for function es_erase_stream',
+    'role with all privileges: es_erase_stream still needs EXECUTE');
 RESET ROLE;
 
 -- The table owner and superuser ----------------------------------------------------
@@ -592,8 +745,13 @@ SELECT throws_ok(
     $$ TRUNCATE event_store.events $$,
     '42501', 'events are immutable', 'owner: TRUNCATE of events is refused');
 SELECT throws_ok(
+    $$ TRUNCATE event_store.events, event_store.streams, event_store.snapshots $$,
+    '42501', 'events are immutable',
+    'owner: TRUNCATE of both tables (and of snapshots, which references streams) is refused');
+SELECT throws_ok(
     $$ TRUNCATE event_store.events, event_store.streams $$,
-    '42501', 'events are immutable', 'owner: TRUNCATE of both tables is refused');
+    '0A000', 'cannot truncate a table referenced in a foreign key constraint',
+    'owner: TRUNCATE of both tables without snapshots stops at its foreign key');
 SELECT throws_ok(
     $$ INSERT INTO event_store.events (stream, type, data) VALUES ('order-1', 'X', '{}')
        ON CONFLICT (stream, version) DO UPDATE SET data = '{}' $$,
@@ -607,6 +765,17 @@ SELECT throws_ok(
 SELECT throws_ok(
     $$ TRUNCATE event_store.streams CASCADE $$,
     '42501', 'TRUNCATE of "event_store.streams" is refused', 'owner: TRUNCATE of streams is refused');
+SELECT throws_ok(
+    $$ UPDATE event_store.erasures SET reason = 'forged' WHERE false $$,
+    '42501', 'UPDATE of "event_store.erasures" is refused',
+    'owner: UPDATE of erasures is refused even if it matches no row');
+SELECT throws_ok(
+    $$ DELETE FROM event_store.erasures WHERE false $$,
+    '42501', 'DELETE of "event_store.erasures" is refused',
+    'owner: DELETE from erasures is refused even if it matches no row');
+SELECT throws_ok(
+    $$ TRUNCATE event_store.erasures $$,
+    '42501', 'TRUNCATE of "event_store.erasures" is refused', 'owner: TRUNCATE of erasures is refused');
 
 -- session_replication_role = replica disables ordinary triggers, not these.
 SET LOCAL session_replication_role = replica;
@@ -630,6 +799,15 @@ SELECT throws_ok(
 SELECT throws_ok(
     $$ TRUNCATE event_store.streams CASCADE $$,
     '42501', 'TRUNCATE of "event_store.streams" is refused', 'replica role: TRUNCATE of streams is refused');
+SELECT throws_ok(
+    $$ UPDATE event_store.erasures SET reason = 'forged' $$,
+    '42501', 'UPDATE of "event_store.erasures" is refused', 'replica role: UPDATE of erasures is refused');
+SELECT throws_ok(
+    $$ DELETE FROM event_store.erasures $$,
+    '42501', 'DELETE of "event_store.erasures" is refused', 'replica role: DELETE from erasures is refused');
+SELECT throws_ok(
+    $$ TRUNCATE event_store.erasures $$,
+    '42501', 'TRUNCATE of "event_store.erasures" is refused', 'replica role: TRUNCATE of erasures is refused');
 SET LOCAL session_replication_role = origin;
 
 SELECT is(pg_temp.stored(), 'events=7 streams=2 versions=7',
@@ -703,6 +881,49 @@ SET ROLE regress_es_reader;
 SELECT is(event_store.es_stream_version('order-1'), 5::bigint,
           'reader: es_stream_version works again once RLS is off on streams');
 RESET ROLE;
+
+-- session_replication_role = replica does not silence upcasters_changed ----------
+-- Every session caches the upcasters; the statement trigger on upcasters
+-- tells them all of a change, this session included.  Were it an ordinary
+-- trigger, a plain change of the registry in replica mode would leave the
+-- cache stale: the reads below would not follow it.
+
+CREATE FUNCTION regress_es.to_v2(data jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE
+    AS $$ SELECT data || '{"v2":true}' $$;
+CREATE FUNCTION regress_es.to_v3(data jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE
+    AS $$ SELECT data || '{"v3":true}' $$;
+CREATE FUNCTION regress_es.to_v3_again(data jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE
+    AS $$ SELECT data || '{"v3":"again"}' $$;
+SELECT lives_ok(
+    $$ SELECT event_store.es_register_upcaster('Versioned', 1, 'regress_es.to_v2(jsonb)') $$,
+    'the superuser registers an upcaster of Versioned from schema version 1');
+SELECT results_eq(
+    $$ SELECT stream, last_version FROM event_store.es_append('upcast-1', 0, 'Versioned', '{}') $$,
+    $$ VALUES ('upcast-1'::text, 1::bigint) $$,
+    'an event of schema version 1 is appended to upcast-1');
+SELECT results_eq(
+    $$ SELECT schema_version, data FROM event_store.es_read_stream('upcast-1') $$,
+    $$ VALUES (2, '{"v2":true}'::jsonb) $$,
+    'it reads as schema version 2 (and the session has cached the upcasters)');
+SET LOCAL session_replication_role = replica;
+INSERT INTO event_store.upcasters (type, from_schema_version, upcaster)
+VALUES ('Versioned', 2, 'regress_es.to_v3(jsonb)');
+SELECT results_eq(
+    $$ SELECT schema_version, data FROM event_store.es_read_stream('upcast-1') $$,
+    $$ VALUES (3, '{"v2":true,"v3":true}'::jsonb) $$,
+    'replica role: a plain INSERT into upcasters reaches the cache');
+UPDATE event_store.upcasters SET upcaster = 'regress_es.to_v3_again(jsonb)'
+ WHERE type = 'Versioned' AND from_schema_version = 2;
+SELECT results_eq(
+    $$ SELECT schema_version, data FROM event_store.es_read_stream('upcast-1') $$,
+    $$ VALUES (3, '{"v2":true,"v3":"again"}'::jsonb) $$,
+    'replica role: a plain UPDATE of upcasters reaches the cache');
+DELETE FROM event_store.upcasters WHERE type = 'Versioned' AND from_schema_version = 2;
+SELECT results_eq(
+    $$ SELECT schema_version, data FROM event_store.es_read_stream('upcast-1') $$,
+    $$ VALUES (2, '{"v2":true}'::jsonb) $$,
+    'replica role: a plain DELETE from upcasters reaches the cache');
+SET LOCAL session_replication_role = origin;
 
 SELECT * FROM finish();
 ROLLBACK;
