@@ -133,20 +133,11 @@ es_schema_version_value(JsonbValue *v)
 				 errmsg("schema_version must be an integer"),
 				 errdetail("The schema_version is a JSON %s.", es_jsonb_type_name(v))));
 	num = v->val.numeric;
-	if (numeric_is_nan(num) ||
-		!DatumGetBool(DirectFunctionCall2(numeric_eq, NumericGetDatum(num),
-										  DirectFunctionCall2(numeric_trunc,
-															  NumericGetDatum(num),
-															  Int32GetDatum(0)))))
+	if (!es_numeric_is_whole(num))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("schema_version must be an integer")));
-	if (DatumGetBool(DirectFunctionCall2(numeric_lt, NumericGetDatum(num),
-										 DirectFunctionCall1(int4_numeric,
-															 Int32GetDatum(1)))) ||
-		DatumGetBool(DirectFunctionCall2(numeric_gt, NumericGetDatum(num),
-										 DirectFunctionCall1(int4_numeric,
-															 Int32GetDatum(PG_INT32_MAX)))))
+	if (!es_numeric_in_range(num, 1, PG_INT32_MAX))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("schema_version must be between 1 and %d", PG_INT32_MAX)));

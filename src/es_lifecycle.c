@@ -188,18 +188,25 @@ es_lifecycle_register_callback(void)
 	}
 }
 
-static int64
-es_jsonb_int8(Jsonb *obj, const char *key, bool *found)
+/* The value of key in a JSON object; NULL if it has none. */
+static JsonbValue *
+es_jsonb_get(Jsonb *obj, const char *key)
 {
-	JsonbValue *v;
 	JsonbValue	k;
 
 	k.type = jbvString;
 	k.val.string.val = (char *) key;
 	k.val.string.len = strlen(key);
-	v = findJsonbValueFromContainer(&obj->root, JB_FOBJECT, &k);
-	*found = (v != NULL && v->type == jbvNumeric);
-	if (!*found)
+	return findJsonbValueFromContainer(&obj->root, JB_FOBJECT, &k);
+}
+
+/* a whole number under key (0 if there is none) */
+static int64
+es_jsonb_int8(Jsonb *obj, const char *key)
+{
+	JsonbValue *v = es_jsonb_get(obj, key);
+
+	if (v == NULL || v->type != jbvNumeric)
 		return 0;
 	return DatumGetInt64(DirectFunctionCall1(numeric_int8,
 											 NumericGetDatum(v->val.numeric)));
@@ -208,26 +215,19 @@ es_jsonb_int8(Jsonb *obj, const char *key, bool *found)
 static bool
 es_jsonb_has(Jsonb *obj, const char *key)
 {
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	return findJsonbValueFromContainer(&obj->root, JB_FOBJECT, &k) != NULL;
+	return es_jsonb_get(obj, key) != NULL;
 }
 
 /* the rules of a metadata object; false if it has none */
 static bool
 es_rules_of(Jsonb *metadata, EsRules *rules)
 {
-	bool		found;
-
 	memset(rules, 0, sizeof(EsRules));
 	if (JB_ROOT_COUNT(metadata) == 0 || !JB_ROOT_IS_OBJECT(metadata))
 		return false;
-	rules->truncate_before = es_jsonb_int8(metadata, "truncate_before", &found);
-	rules->max_count = es_jsonb_int8(metadata, "max_count", &found);
-	rules->max_age = es_jsonb_int8(metadata, "max_age", &found);
+	rules->truncate_before = es_jsonb_int8(metadata, "truncate_before");
+	rules->max_count = es_jsonb_int8(metadata, "max_count");
+	rules->max_age = es_jsonb_int8(metadata, "max_age");
 	rules->deleted = es_jsonb_has(metadata, "deleted_at");
 	return rules->truncate_before > 0 || rules->max_count > 0 || rules->max_age > 0;
 }
@@ -708,8 +708,12 @@ es_emit(EsEmitter *em, TupleTableSlot *slot)
  * ---------------------------------------------------------------------
  */
 
-/* The stream's row seen by the caller's snapshot; false if none. */
-static bool
+/*
+ * The stream's row seen by the caller's snapshot: its version, its metadata
+ * (a copy, if metadata is not NULL) and whether it was erased; false if
+ * there is none.
+ */
+bool
 es_stream_row(const EsCatalog *cat, text *name, int64 *version, Jsonb **metadata,
 			  bool *erased)
 {
@@ -730,7 +734,8 @@ es_stream_row(const EsCatalog *cat, text *name, int64 *version, Jsonb **metadata
 		bool		isnull;
 
 		*version = DatumGetInt64(slot_getattr(slot, Anum_es_streams_version, &isnull));
-		*metadata = DatumGetJsonbPCopy(slot_getattr(slot, Anum_es_streams_metadata, &isnull));
+		if (metadata != NULL)
+			*metadata = DatumGetJsonbPCopy(slot_getattr(slot, Anum_es_streams_metadata, &isnull));
 		(void) slot_getattr(slot, Anum_es_streams_erased_at, erased);
 		*erased = !*erased;
 	}
@@ -1062,20 +1067,11 @@ es_check_metadata_int(JsonbValue *v, const char *key, int64 min, int64 max)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("stream metadata \"%s\" must be a whole number", key)));
 	num = v->val.numeric;
-	if (numeric_is_nan(num) ||
-		!DatumGetBool(DirectFunctionCall2(numeric_eq, NumericGetDatum(num),
-										  DirectFunctionCall2(numeric_trunc,
-															  NumericGetDatum(num),
-															  Int32GetDatum(0)))))
+	if (!es_numeric_is_whole(num))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("stream metadata \"%s\" must be a whole number", key)));
-	if (DatumGetBool(DirectFunctionCall2(numeric_lt, NumericGetDatum(num),
-										 DirectFunctionCall1(int8_numeric,
-															 Int64GetDatum(min)))) ||
-		DatumGetBool(DirectFunctionCall2(numeric_gt, NumericGetDatum(num),
-										 DirectFunctionCall1(int8_numeric,
-															 Int64GetDatum(max)))))
+	if (!es_numeric_in_range(num, min, max))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("stream metadata \"%s\" must be between " INT64_FORMAT " and " INT64_FORMAT,
@@ -1294,27 +1290,18 @@ es_set_stream_metadata(PG_FUNCTION_ARGS)
 		deleted = JB_ROOT_IS_OBJECT(old) && es_jsonb_has(old, "deleted_at");
 		if (deleted)
 		{
-			JsonbValue	k;
-			JsonbValue *v;
+			JsonbValue *truncate_before = es_jsonb_get(old, "truncate_before");
 
-			k.type = jbvString;
-			k.val.string.val = "deleted_at";
-			k.val.string.len = 10;
-			v = findJsonbValueFromContainer(&old->root, JB_FOBJECT, &k);
-			stored = es_metadata_with(metadata, "deleted_at", JsonbValueToJsonb(v));
+			stored = es_metadata_with(metadata, "deleted_at",
+									  JsonbValueToJsonb(es_jsonb_get(old, "deleted_at")));
 
 			/*
 			 * The deleted events stay hidden unless truncate_before is given
 			 * explicitly (lowering it undoes the delete).
 			 */
-			if (!es_jsonb_has(metadata, "truncate_before"))
-			{
-				k.val.string.val = "truncate_before";
-				k.val.string.len = 15;
-				v = findJsonbValueFromContainer(&old->root, JB_FOBJECT, &k);
-				if (v != NULL)
-					stored = es_metadata_with(stored, "truncate_before", JsonbValueToJsonb(v));
-			}
+			if (!es_jsonb_has(metadata, "truncate_before") && truncate_before != NULL)
+				stored = es_metadata_with(stored, "truncate_before",
+										  JsonbValueToJsonb(truncate_before));
 		}
 		if (es_stream_rewrite(streams, stream, &st, stored, false))
 			break;

@@ -239,12 +239,8 @@ es_stream_version(PG_FUNCTION_ARGS)
 {
 	text	   *stream;
 	const EsCatalog *cat;
-	Relation	rel;
-	Relation	idx;
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
-	ScanKeyData key;
-	int64		version = 0;
+	int64		version;
+	bool		erased;
 
 	es_require_preload();
 	if (PG_ARGISNULL(0))
@@ -256,26 +252,8 @@ es_stream_version(PG_FUNCTION_ARGS)
 
 	cat = es_catalog();
 	es_require_privilege(cat->streams, ACL_SELECT);
-
-	rel = table_open(cat->streams, AccessShareLock);
-	idx = index_open(cat->streams_name, AccessShareLock);
-	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
-						   idx->rd_indcollation[0], F_TEXTEQ,
-						   PointerGetDatum(stream));
-	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, idx, GetActiveSnapshot(), 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	if (index_getnext_slot(scan, ForwardScanDirection, slot))
-	{
-		bool		isnull;
-
-		version = DatumGetInt64(slot_getattr(slot, Anum_es_streams_version, &isnull));
-	}
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	index_close(idx, AccessShareLock);
-	table_close(rel, AccessShareLock);
-
+	if (!es_stream_row(cat, stream, &version, NULL, &erased))
+		version = 0;
 	PG_RETURN_INT64(version);
 }
 

@@ -15,6 +15,8 @@
 #include "nodes/makefuncs.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/builtins.h"
+#include "utils/numeric.h"
 #include "utils/timestamp.h"
 
 #include "event_store.h"
@@ -143,6 +145,31 @@ es_name_hash_table(const char *tabname, Size entrysize, MemoryContext cxt)
 	ctl.entrysize = entrysize;
 	ctl.hcxt = cxt;
 	return hash_create(tabname, 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/*
+ * Is num a whole number (not NaN, no fraction), between min and max?  For
+ * JSON numbers that must be integers: schema_version, stream metadata.
+ */
+bool
+es_numeric_is_whole(Numeric num)
+{
+	return !numeric_is_nan(num) &&
+		DatumGetBool(DirectFunctionCall2(numeric_eq, NumericGetDatum(num),
+										 DirectFunctionCall2(numeric_trunc,
+															 NumericGetDatum(num),
+															 Int32GetDatum(0))));
+}
+
+bool
+es_numeric_in_range(Numeric num, int64 min, int64 max)
+{
+	return !DatumGetBool(DirectFunctionCall2(numeric_lt, NumericGetDatum(num),
+											 DirectFunctionCall1(int8_numeric,
+																 Int64GetDatum(min)))) &&
+		!DatumGetBool(DirectFunctionCall2(numeric_gt, NumericGetDatum(num),
+										  DirectFunctionCall1(int8_numeric,
+															  Int64GetDatum(max))));
 }
 
 /*

@@ -25,6 +25,7 @@
 #include "nodes/parsenodes.h"
 #include "storage/itemptr.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
 #include "utils/relcache.h"
 #include "utils/tuplestore.h"
 #include "utils/uuid.h"
@@ -202,6 +203,8 @@ extern bool es_stream_update(Relation streams, text *name, EsStream *stream,
 extern bool es_stream_rewrite(Relation streams, text *name, EsStream *stream,
 							  Jsonb *metadata, bool erase);
 extern bool es_stream_erased(Relation streams, EsStream *stream);
+extern bool es_stream_row(const EsCatalog *cat, text *name, int64 *version,
+						  Jsonb **metadata, bool *erased);
 extern void es_refuse_erased(text *name);
 extern void es_held_drop(text *name);
 extern void es_raise_wrong_version(text *name, int64 expected, int64 actual);
@@ -269,6 +272,8 @@ extern void es_inserter_index(EsInserter *ins, TupleTableSlot *slot,
 							  bool only_summarizing);
 extern void es_inserter_close(EsInserter *ins);
 extern Jsonb *es_empty_object(void);
+extern bool es_numeric_is_whole(Numeric num);
+extern bool es_numeric_in_range(Numeric num, int64 min, int64 max);
 extern struct HTAB *es_name_hash_table(const char *tabname, Size entrysize,
 									   MemoryContext cxt);
 
