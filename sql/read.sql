@@ -47,3 +47,27 @@ RESET force_parallel_mode;
 -- Events appended by a plain INSERT read back the same way.
 INSERT INTO events (stream, type, data) VALUES ('read-2', 'A', '{"x": 1}'), ('read-2', 'B', '{"x": 2}');
 SELECT version, type, data FROM es_read_stream('read-2');
+
+-- Result rows stay in memory up to the larger of event_store.read_mem and
+-- work_mem, and spill to a temporary file past that (about 2MB here).
+SELECT count(*) FROM (SELECT es_append('read-big', NULL, 'Padded',
+       jsonb_build_object('pad', repeat('x', 1000))) FROM generate_series(1, 2000)) a;
+CREATE FUNCTION pg_temp.temp_blocks_written(query text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    plan json;
+BEGIN
+    EXECUTE 'EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, FORMAT JSON) ' || query INTO plan;
+    RETURN (plan -> 0 -> 'Plan' ->> 'Temp Written Blocks')::bigint;
+END
+$$;
+SHOW event_store.read_mem;
+SET work_mem = '64kB';
+SELECT pg_temp.temp_blocks_written($$SELECT * FROM es_read_stream('read-big')$$) AS default_read_mem_no_spill;
+SET event_store.read_mem = '64kB';
+SELECT pg_temp.temp_blocks_written($$SELECT * FROM es_read_stream('read-big')$$) > 0 AS small_read_mem_spills;
+SELECT pg_temp.temp_blocks_written($$SELECT * FROM es_load_aggregate('read-big')$$) > 0 AS aggregate_spills;
+SET work_mem = '16MB';
+SELECT pg_temp.temp_blocks_written($$SELECT * FROM es_read_stream('read-big')$$) AS larger_work_mem_applies;
+RESET work_mem;
+RESET event_store.read_mem;

@@ -43,6 +43,12 @@
  * abort, and whenever it has grown past a bound at the end of a transaction
  * (no tuplestore of ours outlives its transaction: a holdable cursor copies
  * its rows at commit).
+ *
+ * A tuplestore spills to a temporary file past its memory bound.  With
+ * work_mem's default of 4MB, that was every read of more than about 6,000
+ * events: a whole stream, an aggregate, which a plain SELECT streams to the
+ * client without storing.  event_store.read_mem (16MB) raises the bound for
+ * our result rows alone; a larger work_mem still applies.
  */
 #define ES_SRF_MEMORY_BOUND		(64 * 1024 * 1024)
 
@@ -105,7 +111,7 @@ es_begin_srf(FunctionCallInfo fcinfo, TupleDesc *desc)
 	*desc = CreateTupleDescCopy(*desc);
 	MemoryContextSwitchTo(es_srf_context);
 	store = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0,
-								  false, work_mem);
+								  false, Max(work_mem, es_read_mem));
 	rsinfo->returnMode = SFRM_Materialize;
 	rsinfo->setResult = store;
 	rsinfo->setDesc = *desc;

@@ -33,6 +33,7 @@ PG_MODULE_MAGIC;
 int			es_max_event_size = 1024 * 1024;
 int			es_notify_min_interval = 10;
 int			es_max_databases = 32;
+int			es_read_mem = 16 * 1024;
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
@@ -201,6 +202,17 @@ _PG_init(void)
 							4096,
 							PGC_POSTMASTER,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("event_store.read_mem",
+							"Memory a read may hold its result rows in before it spills them to a temporary file.",
+							"The larger of this and work_mem applies.",
+							&es_read_mem,
+							16 * 1024,
+							64,
+							MAX_KILOBYTES,
+							PGC_USERSET,
+							GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
 #if PG_VERSION_NUM >= 150000

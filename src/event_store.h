@@ -118,6 +118,7 @@
 extern int	es_max_event_size;
 extern int	es_notify_min_interval;
 extern int	es_max_databases;
+extern int	es_read_mem;
 
 /*
  * es_catalog.c: OIDs of the extension's objects, looked up once per backend
