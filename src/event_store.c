@@ -211,7 +211,7 @@ _PG_init(void)
 							16 * 1024,
 							64,
 							MAX_KILOBYTES,
-							PGC_USERSET,
+							PGC_SUSET,
 							GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
