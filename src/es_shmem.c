@@ -566,6 +566,15 @@ es_publish_lower_bound(EsDatabase *db)
 	es_holds_positions = true;
 }
 
+static void
+es_positions_exhausted(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_SEQUENCE_GENERATOR_LIMIT_EXCEEDED),
+			 errmsg("event positions are exhausted"),
+			 errdetail("Positions end at %lld.", (long long) ES_MAX_POSITION)));
+}
+
 /*
  * Hand out count consecutive positions; returns the first.  The caller must
  * hold the lock of the stream it appends to, so that positions follow
@@ -579,15 +588,9 @@ es_allocate_positions(const EsCatalog *cat, int64 count)
 	uint64		first;
 
 	Assert(count > 0 && count <= ES_MAX_APPEND_EVENTS);
-	/*
-	 * Checked before advancing; concurrent appenders may overshoot the
-	 * limit by a few batches, far below where the counter would wrap.
-	 */
-	if (pg_atomic_read_u64(&db->next_position) > (uint64) (ES_MAX_POSITION - count))
-		ereport(ERROR,
-				(errcode(ERRCODE_SEQUENCE_GENERATOR_LIMIT_EXCEEDED),
-				 errmsg("event positions are exhausted"),
-				 errdetail("Positions end at %lld.", (long long) ES_MAX_POSITION)));
+	/* the batch's positions are first .. first + count - 1 */
+	if (pg_atomic_read_u64(&db->next_position) > (uint64) (ES_MAX_POSITION - count + 1))
+		es_positions_exhausted();
 	if (first_in_xact)
 		es_publish_lower_bound(db);
 
@@ -602,6 +605,14 @@ es_allocate_positions(const EsCatalog *cat, int64 count)
 			;
 	}
 	first = pg_atomic_fetch_add_u64(&db->next_position, (uint64) count);
+
+	/*
+	 * Concurrent appenders may all have passed the test above: the one that
+	 * got positions past the end fails now, and so does every later one.
+	 * (The counter stays far below where it would wrap.)
+	 */
+	if (first + count - 1 > (uint64) ES_MAX_POSITION)
+		es_positions_exhausted();
 
 	if (first_in_xact)
 		pg_atomic_write_u64(&es_my_slot()->min_position, first);

@@ -93,7 +93,10 @@
 #define ES_MAX_FEED_TYPES			100
 #define ES_MAX_CONSUMER_SIZE		1024
 
-/* positions run from 1 to this (far below where the counter would wrap) */
+/*
+ * positions run from 1 to 2^62 - 1, 4611686018427387903 (far below where the
+ * counter would wrap)
+ */
 #define ES_MAX_POSITION				(PG_INT64_MAX / 2)
 
 /* this process's index in the PGPROC array */
