@@ -36,13 +36,20 @@
  * memory, it is given back to malloc at the end of each query, which hands
  * the big blocks back to the kernel, and the next page faults them in again:
  * measured, that cost a third of a catch-up's speed against a plain SELECT.
- * So the tuplestores live in a context of their own that keeps its blocks;
- * the executor ends each tuplestore when the query is done, which returns
- * the rows to the context's free lists for the next page.  A query that
- * fails before that leaves its rows behind: the context is reset after an
- * abort, and whenever it has grown past a bound at the end of a transaction
- * (no tuplestore of ours outlives its transaction: a holdable cursor copies
- * its rows at commit).
+ * So the rows of a query's reads live in a context of ours (EsResultMemory)
+ * whose blocks are kept from one query to the next.
+ *
+ * Each such context belongs to one query at a time: it is taken from a
+ * small pool when a read first runs in a query, shared by every read of that
+ * query (a LATERAL join calling a read once per row reuses the memory of the
+ * rows the executor has already released), and given back when the query's
+ * memory goes, through a reset callback on it.  That callback runs whether
+ * the query ends normally or fails, in a subtransaction or not: after a
+ * normal end the executor has ended every tuplestore, so the context holds
+ * nothing but free blocks and is kept as it is; when the query's memory goes
+ * while its transaction is aborting, the tuplestores were never ended, and
+ * the context is reset.  A kept context that has grown past a bound is reset
+ * too, so no path can make one grow without end.
  *
  * A tuplestore spills to a temporary file past its memory bound.  With
  * work_mem's default of 4MB, that was every read of more than about 6,000
@@ -50,30 +57,87 @@
  * client without storing.  event_store.read_mem (16MB) raises the bound for
  * our result rows alone; a larger work_mem still applies.
  */
-#define ES_SRF_MEMORY_BOUND		(64 * 1024 * 1024)
+#define ES_RESULT_MEMORY_KEEP	(8 * 1024 * 1024)
+#define ES_RESULT_POOL_SIZE		2
 
-static MemoryContext es_srf_context = NULL;
-
-static void
-es_srf_xact_callback(XactEvent event, void *arg)
+typedef struct EsResultMemory
 {
-	if (es_srf_context == NULL)
-		return;
-	switch (event)
+	MemoryContext query;		/* the query's memory it serves; NULL: idle */
+	MemoryContext rows;			/* where its tuplestores live */
+	MemoryContextCallback callback; /* on "query" */
+	struct EsResultMemory *next;
+} EsResultMemory;
+
+static EsResultMemory *es_results_active = NULL;	/* serving a query */
+static EsResultMemory *es_results_idle = NULL;	/* the pool */
+static int	es_results_nidle = 0;
+
+/* The query's memory is going: give its result memory back. */
+static void
+es_result_memory_release(void *arg)
+{
+	EsResultMemory *rm = (EsResultMemory *) arg;
+	EsResultMemory **link;
+
+	for (link = &es_results_active; *link != NULL; link = &(*link)->next)
 	{
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-			MemoryContextReset(es_srf_context);
+		if (*link == rm)
+		{
+			*link = rm->next;
 			break;
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-		case XACT_EVENT_PREPARE:
-			if (MemoryContextMemAllocated(es_srf_context, true) > ES_SRF_MEMORY_BOUND)
-				MemoryContextReset(es_srf_context);
-			break;
-		default:
-			break;
+		}
 	}
+	rm->query = NULL;
+
+	/*
+	 * Outside a running transaction (an abort, or the end of a transaction)
+	 * the tuplestores may never have been ended: reset.
+	 */
+	if (!IsTransactionState() ||
+		MemoryContextMemAllocated(rm->rows, true) > ES_RESULT_MEMORY_KEEP)
+		MemoryContextReset(rm->rows);
+
+	if (es_results_nidle >= ES_RESULT_POOL_SIZE)
+	{
+		MemoryContextDelete(rm->rows);
+		pfree(rm);
+		return;
+	}
+	rm->next = es_results_idle;
+	es_results_idle = rm;
+	es_results_nidle++;
+}
+
+/* The result memory of the query whose memory is "query". */
+static MemoryContext
+es_result_memory(MemoryContext query)
+{
+	EsResultMemory *rm;
+
+	for (rm = es_results_active; rm != NULL; rm = rm->next)
+		if (rm->query == query)
+			return rm->rows;
+
+	if (es_results_idle != NULL)
+	{
+		rm = es_results_idle;
+		es_results_idle = rm->next;
+		es_results_nidle--;
+	}
+	else
+	{
+		rm = MemoryContextAllocZero(TopMemoryContext, sizeof(EsResultMemory));
+		rm->rows = AllocSetContextCreate(TopMemoryContext,
+										 "event_store result rows",
+										 ALLOCSET_DEFAULT_SIZES);
+	}
+	rm->query = query;
+	rm->callback.func = es_result_memory_release;
+	rm->callback.arg = rm;
+	MemoryContextRegisterResetCallback(query, &rm->callback);
+	rm->next = es_results_active;
+	es_results_active = rm;
+	return rm->rows;
 }
 
 /*
@@ -97,19 +161,11 @@ es_begin_srf(FunctionCallInfo fcinfo, TupleDesc *desc)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("materialize mode required, but it is not allowed in this context")));
 
-	if (es_srf_context == NULL)
-	{
-		es_srf_context = AllocSetContextCreate(TopMemoryContext,
-											   "event_store result rows",
-											   ALLOCSET_DEFAULT_SIZES);
-		RegisterXactCallback(es_srf_xact_callback, NULL);
-	}
-
 	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
 	if (get_call_result_type(fcinfo, NULL, desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	*desc = CreateTupleDescCopy(*desc);
-	MemoryContextSwitchTo(es_srf_context);
+	MemoryContextSwitchTo(es_result_memory(rsinfo->econtext->ecxt_per_query_memory));
 	store = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0,
 								  false, Max(work_mem, es_read_mem));
 	rsinfo->returnMode = SFRM_Materialize;
