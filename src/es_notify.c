@@ -22,10 +22,13 @@
  * burst of commits costs a handful of notifications.
  *
  * The first commit that appends in a database starts its worker (see
- * es_notifier_wake); it runs until the server stops, the extension is
- * dropped, or a command that needs the database to itself (DROP DATABASE,
- * CREATE DATABASE from it as a template, ALTER DATABASE RENAME or SET
- * TABLESPACE, run by a role entitled to it) asks it to leave.
+ * es_notifier_wake); it runs until it has had nothing to announce for
+ * event_store.notifier_idle_timeout (60 s), the server stops, the extension
+ * is dropped, or a command that needs the database to itself (DROP
+ * DATABASE, CREATE DATABASE from it as a template, ALTER DATABASE RENAME or
+ * SET TABLESPACE, run by a role entitled to it) asks it to leave.  A worker
+ * slot is shared with parallel query and logical replication, so an idle
+ * notifier gives it back.
  *
  *-------------------------------------------------------------------------
  */
@@ -59,6 +62,8 @@
 
 /* at most this many new events are examined for their categories */
 #define ES_NOTIFY_SCAN_LIMIT	256
+/* a notifier with nothing to do looks again this often (ms) */
+#define ES_NOTIFIER_RECHECK_MS	10000L
 /* keep the payload well below NOTIFY's limit of 8000 bytes */
 #define ES_NOTIFY_PAYLOAD_MAX	7000
 
@@ -108,7 +113,7 @@ es_add_category(List **categories, text *stream)
  * notification was sent; sets *gone when the extension is not installed.
  */
 static bool
-es_notifier_step(EsDatabase *db, bool *gone)
+es_notifier_step(EsDatabase *db, bool *gone, bool *woken)
 {
 	const EsCatalog *cat;
 	int64		upto;
@@ -116,7 +121,7 @@ es_notifier_step(EsDatabase *db, bool *gone)
 	int64		horizon;
 	bool		sent = false;
 
-	es_notifier_begin_look(db);
+	*woken = es_notifier_begin_look(db);
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	pgstat_report_activity(STATE_RUNNING, "event_store: looking for new events");
@@ -229,6 +234,7 @@ es_notifier_main(Datum main_arg)
 	EsDatabase *db;
 	MemoryContext loop_context;
 	TimestampTz last_sent = 0;
+	TimestampTz last_active;
 	bool		gone = false;
 
 	/*
@@ -265,10 +271,13 @@ es_notifier_main(Datum main_arg)
 	loop_context = AllocSetContextCreate(TopMemoryContext,
 										 "event_store notifier",
 										 ALLOCSET_DEFAULT_SIZES);
+	last_active = GetCurrentTimestamp();
 
 	while (!gone)
 	{
 		MemoryContext old;
+		bool		woken;
+		long		wait_ms;
 
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
@@ -301,16 +310,42 @@ es_notifier_main(Datum main_arg)
 		}
 
 		old = MemoryContextSwitchTo(loop_context);
-		if (es_notifier_step(db, &gone))
+		if (es_notifier_step(db, &gone, &woken))
 			last_sent = GetCurrentTimestamp();
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(loop_context);
-
 		if (gone)
 			break;
+
+		/*
+		 * Idle for notifier_idle_timeout: give the worker slot back.  The
+		 * next commit that appends starts a notifier again.
+		 */
+		if (woken)
+			last_active = GetCurrentTimestamp();
+		wait_ms = ES_NOTIFIER_RECHECK_MS;
+		if (es_notifier_idle_timeout > 0)
+		{
+			long		secs;
+			int			usecs;
+			long		idle_ms;
+			long		limit_ms = (long) es_notifier_idle_timeout * 1000;
+
+			TimestampDifference(last_active, GetCurrentTimestamp(), &secs, &usecs);
+			idle_ms = secs * 1000 + usecs / 1000;
+			if (idle_ms >= limit_ms)
+			{
+				if (es_notifier_leave_if_idle(db))
+					break;
+				last_active = GetCurrentTimestamp();
+				continue;
+			}
+			wait_ms = Min(wait_ms, limit_ms - idle_ms);
+		}
+
 		/* also look now and then, to notice a dropped extension */
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10000L, PG_WAIT_EXTENSION);
+						 wait_ms, PG_WAIT_EXTENSION);
 	}
 
 	proc_exit(0);

@@ -93,6 +93,7 @@ struct EsDatabase
 	int			notifier_pid;
 	bool		notifier_stop;	/* a database command wants it gone */
 	bool		notifier_failed;	/* the last launch could not register */
+	uint64		notifier_start_failures;	/* launches that could not register */
 	TimestampTz notifier_launched;	/* last launch attempt */
 	int64		notified_upto;	/* highest position the notifier examined */
 	uint64		generation;		/* bumped by each reset of the positions */
@@ -727,7 +728,8 @@ es_xact_callback(XactEvent event, void *arg)
 static void
 es_notifier_wake(EsDatabase *db, bool committed)
 {
-	int			procno = db->notifier_procno;
+	uint32		was_pending;
+	int			procno;
 	TimestampTz now;
 	bool		launch = false;
 
@@ -738,11 +740,16 @@ es_notifier_wake(EsDatabase *db, bool committed)
 	 * The exchange is a full barrier, so our commit is visible before the
 	 * flag; the notifier clears the flag before it looks (es_notifier_
 	 * begin_look), so a commit it may have missed finds the flag clear and
-	 * signals.
+	 * signals.  The flag is set before we read which notifier runs: one
+	 * that leaves for idleness clears notifier_procno before it reads the
+	 * flag (es_notifier_leave_if_idle), so either it sees our flag and
+	 * stays, or we see it gone and start another.
 	 */
+	was_pending = pg_atomic_exchange_u32(&db->wake_pending, 1);
+	procno = db->notifier_procno;
 	if (procno >= 0)
 	{
-		if (pg_atomic_exchange_u32(&db->wake_pending, 1) == 0)
+		if (was_pending == 0)
 			SetLatch(&GetPGProcByNumber(procno)->procLatch);
 		return;
 	}
@@ -778,14 +785,24 @@ es_notifier_wake(EsDatabase *db, bool committed)
 
 		LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
 		db->notifier_failed = !ok;
+		if (!ok)
+			db->notifier_start_failures++;
 		if (!ok && db->notifier_state == ES_NOTIFIER_STARTING)
 			db->notifier_state = ES_NOTIFIER_NONE;
 		LWLockRelease(es_shared->lock);
+
+		/*
+		 * Listeners of this database wait in vain until a later commit
+		 * finds a free slot: say so to the committing client, at most once
+		 * a second per database (the retry interval above).
+		 */
 		if (!ok)
-			ereport(LOG,
-					(errmsg("event_store could not start the notifier of database %u",
+			ereport(WARNING,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("event_store could not start the notifier of database %u",
 							db->dbid),
-					 errhint("Increase max_worker_processes.")));
+					 errdetail("No background worker slot is free; listeners of the database are not woken until one is."),
+					 errhint("Increase max_worker_processes, or lower event_store.notifier_idle_timeout so that idle notifiers leave sooner.")));
 	}
 }
 
@@ -839,13 +856,13 @@ es_notifier_attach(EsDatabase *db)
 
 /*
  * The notifier is about to look for new events: from now on a commit must
- * signal it again (see es_notifier_wake).
+ * signal it again (see es_notifier_wake).  Returns whether a commit had
+ * asked for a look since the last one.
  */
-void
+bool
 es_notifier_begin_look(EsDatabase *db)
 {
-	pg_atomic_write_u32(&db->wake_pending, 0);
-	pg_memory_barrier();
+	return pg_atomic_exchange_u32(&db->wake_pending, 0) != 0;
 }
 
 void
@@ -859,6 +876,24 @@ es_notifier_detach(EsDatabase *db)
 		db->notifier_pid = 0;
 	}
 	LWLockRelease(es_shared->lock);
+}
+
+/*
+ * An idle notifier gives its worker slot back: it detaches, then looks
+ * whether a commit came meanwhile (see es_notifier_wake for the other
+ * half).  Returns true if it may leave; false if it must stay, attached
+ * again.
+ */
+bool
+es_notifier_leave_if_idle(EsDatabase *db)
+{
+	es_notifier_detach(db);
+	pg_memory_barrier();
+	if (pg_atomic_read_u32(&db->wake_pending) == 0)
+		return true;
+
+	/* a commit came: stay, unless another notifier was started for it */
+	return es_notifier_attach(db) < 0;
 }
 
 /*

@@ -34,6 +34,7 @@ int			es_max_event_size = 1024 * 1024;
 int			es_notify_min_interval = 10;
 int			es_max_databases = 32;
 int			es_read_mem = 16 * 1024;
+int			es_notifier_idle_timeout = 60;
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
@@ -213,6 +214,17 @@ _PG_init(void)
 							MAX_KILOBYTES,
 							PGC_SUSET,
 							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("event_store.notifier_idle_timeout",
+							"Time after which a notifier with nothing to announce leaves, giving its worker slot back.",
+							"0 keeps notifiers until the server stops. The next commit that appends starts one again.",
+							&es_notifier_idle_timeout,
+							60,
+							0,
+							INT_MAX / 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
 #if PG_VERSION_NUM >= 150000

@@ -122,6 +122,7 @@ extern int	es_max_event_size;
 extern int	es_notify_min_interval;
 extern int	es_max_databases;
 extern int	es_read_mem;
+extern int	es_notifier_idle_timeout;
 
 /*
  * es_catalog.c: OIDs of the extension's objects, looked up once per backend
@@ -168,8 +169,9 @@ extern void es_forget_database(Oid dbid);
 typedef struct EsDatabase EsDatabase;
 extern EsDatabase *es_database_entry(Oid dbid, bool create);
 extern int64 es_notifier_attach(EsDatabase *db);
-extern void es_notifier_begin_look(EsDatabase *db);
+extern bool es_notifier_begin_look(EsDatabase *db);
 extern void es_notifier_detach(EsDatabase *db);
+extern bool es_notifier_leave_if_idle(EsDatabase *db);
 extern int64 es_notifier_progress(EsDatabase *db, uint64 *generation);
 extern void es_notifier_set_progress(EsDatabase *db, int64 upto, uint64 generation);
 extern void es_notifier_stop(Oid dbid);
