@@ -1,19 +1,22 @@
 # event_store: PGXS build
 EXTENSION    = event_store
-EXTVERSION   = 0.1.0
+EXTVERSION   = 0.2.0
 MODULE_big   = event_store
 OBJS         = src/event_store.o src/es_catalog.o src/es_shmem.o src/es_stream.o \
                src/es_append.o src/es_read.o src/es_feed.o src/es_trigger.o src/es_notify.o \
                src/es_util.o src/es_lifecycle.o
-DATA         = event_store--$(EXTVERSION).sql
+DATA         = event_store--$(EXTVERSION).sql event_store--0.1.0.sql \
+               event_store--0.1.0--0.2.0.sql
 PGFILEDESC   = "event_store - PostgreSQL as an event store"
 
 # pg_regress (sql/, expected/); the server must preload the library.
-REGRESS      = setup append read feed triggers errors limits lifecycle atomicity privileges reinstall
+REGRESS      = setup append read feed triggers errors limits lifecycle atomicity privileges \
+               correctness reinstall
 REGRESS_OPTS = --inputdir=.
 
 # pg_isolation_regress (test/specs, test/expected)
-ISOLATION      = append_conflict append_vs_insert conflict_after_rollback feed_gap_safe snapshot_vs_append erase_vs_append erase_vs_snapshot
+ISOLATION      = append_conflict append_vs_insert conflict_after_rollback feed_gap_safe snapshot_vs_append erase_vs_append erase_vs_snapshot \
+                 read_snapshot upcaster_in_use time_travel_prefix drop_extension_race
 ISOLATION_OPTS = --inputdir=test
 
 # TAP tests (PostgreSQL::Test::Cluster)
@@ -25,7 +28,7 @@ PROVE_TESTS  = test/t/*.pl
 override with_llvm = no
 
 PG_CONFIG ?= pg_config
-PG_CPPFLAGS += -I$(srcdir)/src
+PG_CPPFLAGS += -I$(srcdir)/src -DES_VERSION=\"$(EXTVERSION)\"
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 

@@ -332,7 +332,7 @@ es_find_retry(const EsCatalog *cat, text *stream, EsStream *st,
 	if (first_given < 0)
 		return false;
 
-	rel = table_open(cat->events, AccessShareLock);
+	rel = es_table_open(cat->events, AccessShareLock);
 	idx = index_open(cat->events_event_id, AccessShareLock);
 	slot = table_slot_create(rel, NULL);
 
@@ -417,17 +417,17 @@ es_find_retry(const EsCatalog *cat, text *stream, EsStream *st,
 }
 
 /*
- * Insert the events at versions from st->version + 1, positions from
- * first_position, in batches through the table AM.
+ * Insert the events at versions from first_version, positions from
+ * first_position, created at created_at, in batches through the table AM.
  */
 static void
 es_insert_events(const EsCatalog *cat, text *stream, int64 first_version,
-				 int64 first_position, EsNewEvent *evs, int n)
+				 int64 first_position, TimestampTz created_at,
+				 EsNewEvent *evs, int n)
 {
-	Relation	rel = table_open(cat->events, RowExclusiveLock);
+	Relation	rel = es_table_open(cat->events, RowExclusiveLock);
 	TupleTableSlot *slots[ES_INSERT_BATCH];
 	CommandId	cid = GetCurrentCommandId(true);
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	EsInserter	ins;
 	int			nslots = Min(n, ES_INSERT_BATCH);
 	int			done = 0;
@@ -468,7 +468,7 @@ es_insert_events(const EsCatalog *cat, text *stream, int64 first_version,
 			}
 			values[Anum_es_events_event_id - 1] = UUIDPGetDatum(&ev->id);
 			values[Anum_es_events_schema_version - 1] = Int32GetDatum(ev->schema_version);
-			values[Anum_es_events_created_at - 1] = TimestampTzGetDatum(now);
+			values[Anum_es_events_created_at - 1] = TimestampTzGetDatum(created_at);
 			ExecStoreVirtualTuple(slot);
 		}
 
@@ -503,7 +503,7 @@ es_append_events(text *stream, bool expected_any, int64 expected,
 	PreventCommandIfParallelMode("es_append()");
 	PreventCommandDuringRecovery("es_append()");
 
-	streams = table_open(cat->streams, RowExclusiveLock);
+	streams = es_table_open(cat->streams, RowExclusiveLock);
 	name_index = index_open(cat->streams_name, AccessShareLock);
 
 	/* claim the stream: see es_stream.c */
@@ -548,8 +548,9 @@ es_append_events(text *stream, bool expected_any, int64 expected,
 	{
 		result->first_position = es_allocate_positions(cat, n);
 		result->last_position = result->first_position + n - 1;
+		/* the stream's row now holds the created_at of this append */
 		es_insert_events(cat, stream, result->first_version,
-						 result->first_position, evs, n);
+						 result->first_position, st.last_created, evs, n);
 		CommandCounterIncrement();
 	}
 

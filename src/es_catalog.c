@@ -22,6 +22,7 @@
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
+#include "access/relation.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "commands/extension.h"
@@ -32,6 +33,7 @@
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/syscache.h"
+#include "utils/typcache.h"
 
 #include "event_store.h"
 
@@ -83,16 +85,40 @@ es_extension_schema(Oid extoid)
 }
 
 /*
- * Refuse tables whose columns are not the ones of the install script.
+ * The extension's table, locked.  A call that waited for the lock behind an
+ * uncommitted DROP EXTENSION finds the table gone once the DROP commits:
+ * that is an error of its own, not a failure to open a relation.
  */
-static void
+Relation
+es_table_open(Oid relid, LOCKMODE lockmode)
+{
+	Relation	rel = try_table_open(relid, lockmode);
+
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"event_store\" was dropped while this call waited for it"),
+				 errhint("Run the call again.")));
+	return rel;
+}
+
+/*
+ * Refuse a table or composite type whose columns are not the ones of the
+ * install script.  False if the relation is gone (the extension was dropped
+ * while we waited for its lock).
+ */
+static bool
 es_check_columns(Oid relid, const char *relname, const Oid *types, int natts)
 {
-	Relation	rel = table_open(relid, AccessShareLock);
-	TupleDesc	desc = RelationGetDescr(rel);
-	bool		ok = (desc->natts == natts);
+	Relation	rel = try_relation_open(relid, AccessShareLock);
+	TupleDesc	desc;
+	bool		ok;
 	int			i;
 
+	if (rel == NULL)
+		return false;
+	desc = RelationGetDescr(rel);
+	ok = (desc->natts == natts);
 	for (i = 0; ok && i < natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
@@ -100,14 +126,15 @@ es_check_columns(Oid relid, const char *relname, const Oid *types, int natts)
 		if (att->attisdropped || att->atttypid != types[i])
 			ok = false;
 	}
-	table_close(rel, AccessShareLock);
+	relation_close(rel, AccessShareLock);
 
 	if (!ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table \"%s.%s\" does not have the columns event_store expects",
+				 errmsg("\"%s.%s\" does not have the columns event_store expects",
 						ES_SCHEMA_NAME, relname),
-				 errhint("Do not alter the extension's tables; reinstall the extension from a dump.")));
+				 errhint("Do not alter the extension's objects; reinstall the extension from a dump.")));
+	return true;
 }
 
 static const Oid es_events_types[Natts_es_events] = {
@@ -132,15 +159,40 @@ static const Oid es_erasures_types[Natts_es_erasures] = {
 	TEXTOID, TIMESTAMPTZOID, NAMEOID, NAMEOID, INT8OID, INT8OID, TEXTOID, INT8OID
 };
 
+static const Oid es_upcast_types[2] = {JSONBOID, JSONBOID};
+
+/* the relation of a composite type of the schema; InvalidOid if none */
+static Oid
+es_type_relid(const char *name, Oid nsp)
+{
+	Oid			typid = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+										CStringGetDatum(name), ObjectIdGetDatum(nsp));
+
+	return OidIsValid(typid) ? get_typ_typrelid(typid) : InvalidOid;
+}
+
 /*
  * The catalog, or NULL when the extension is not installed in this
  * database.
  */
+static bool es_catalog_load(EsCatalog *cat);
+
+static void
+es_warm_type(Oid typid)
+{
+	TupleDesc	desc;
+
+	if (!OidIsValid(typid))
+		return;
+	desc = lookup_rowtype_tupdesc(typid, -1);
+	ReleaseTupleDesc(desc);
+}
+
 const EsCatalog *
 es_catalog_if_installed(void)
 {
 	EsCatalog	cat;
-	Oid			extoid;
+	int			attempt;
 
 	if (es_cat_valid)
 		return &es_cat;
@@ -151,65 +203,122 @@ es_catalog_if_installed(void)
 		es_cat_callback_registered = true;
 	}
 
-	memset(&cat, 0, sizeof(cat));
+	/*
+	 * Checking the columns locks the tables: if that waited for a DROP
+	 * EXTENSION, the catalog has changed by the time we hold the lock, and
+	 * we look again.
+	 */
+	for (attempt = 0; attempt < 3; attempt++)
+	{
+		memset(&cat, 0, sizeof(cat));
+		if (!es_catalog_load(&cat))
+			continue;
+		if (!OidIsValid(cat.namespace))
+			return NULL;
+		es_cat = cat;
+		es_cat_valid = true;
+		return &es_cat;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("extension \"event_store\" was dropped while this call waited for it"),
+			 errhint("Run the call again.")));
+	return NULL;				/* keep compiler quiet */
+}
+
+/*
+ * Look up the extension's objects into cat; cat->namespace stays invalid
+ * when the extension is not installed.  False if one of its tables vanished
+ * while we waited for its lock.
+ */
+static bool
+es_catalog_load(EsCatalog *cat)
+{
+	Oid			extoid;
+
 	extoid = get_extension_oid("event_store", true);
 	if (!OidIsValid(extoid))
-		return NULL;
-	cat.namespace = es_extension_schema(extoid);
-	if (!OidIsValid(cat.namespace))
-		return NULL;
-	cat.events = es_relid("events", cat.namespace);
-	cat.streams = es_relid("streams", cat.namespace);
-	if (!OidIsValid(cat.events) || !OidIsValid(cat.streams))
-		return NULL;			/* CREATE EXTENSION is running its script */
-	if (getExtensionOfObject(RelationRelationId, cat.events) != extoid ||
-		getExtensionOfObject(RelationRelationId, cat.streams) != extoid)
+		return true;
+	cat->namespace = es_extension_schema(extoid);
+	if (!OidIsValid(cat->namespace))
+		return true;
+	cat->events = es_relid("events", cat->namespace);
+	cat->streams = es_relid("streams", cat->namespace);
+	if (!OidIsValid(cat->events) || !OidIsValid(cat->streams))
+	{
+		cat->namespace = InvalidOid;	/* CREATE EXTENSION is running its script */
+		return true;
+	}
+	if (getExtensionOfObject(RelationRelationId, cat->events) != extoid ||
+		getExtensionOfObject(RelationRelationId, cat->streams) != extoid)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the tables of extension \"event_store\" are not members of it"),
 				 errhint("Reinstall the extension.")));
-	cat.events_pkey = es_relid("events_pkey", cat.namespace);
-	cat.events_stream_version = es_relid("events_stream_version_key", cat.namespace);
-	cat.events_event_id = es_relid("events_event_id_key", cat.namespace);
-	cat.events_type_position = es_relid("events_type_position", cat.namespace);
-	cat.events_category_position = es_relid("events_category_position", cat.namespace);
-	cat.streams_pkey = es_relid("streams_pkey", cat.namespace);
-	cat.streams_name = es_relid("streams_name_key", cat.namespace);
-	cat.streams_id_seq = es_relid("streams_id_seq", cat.namespace);
-	cat.streams_with_metadata = es_relid("streams_with_metadata", cat.namespace);
-	cat.snapshots = es_relid("snapshots", cat.namespace);
-	cat.snapshots_pkey = es_relid("snapshots_pkey", cat.namespace);
-	cat.upcasters = es_relid("upcasters", cat.namespace);
-	cat.erasures = es_relid("erasures", cat.namespace);
-	cat.erasures_pkey = es_relid("erasures_pkey", cat.namespace);
-	cat.event_type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
-									 CStringGetDatum("es_event"),
-									 ObjectIdGetDatum(cat.namespace));
-	cat.upcast_type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
-									  CStringGetDatum("es_upcast"),
-									  ObjectIdGetDatum(cat.namespace));
-	if (!OidIsValid(cat.events_pkey) || !OidIsValid(cat.events_stream_version) ||
-		!OidIsValid(cat.events_event_id) || !OidIsValid(cat.streams_pkey) ||
-		!OidIsValid(cat.events_type_position) || !OidIsValid(cat.events_category_position) ||
-		!OidIsValid(cat.streams_name) || !OidIsValid(cat.streams_id_seq) ||
-		!OidIsValid(cat.streams_with_metadata) || !OidIsValid(cat.snapshots) ||
-		!OidIsValid(cat.snapshots_pkey) || !OidIsValid(cat.upcasters) ||
-		!OidIsValid(cat.erasures) || !OidIsValid(cat.erasures_pkey) ||
-		!OidIsValid(cat.event_type) || !OidIsValid(cat.upcast_type))
+	cat->events_pkey = es_relid("events_pkey", cat->namespace);
+	cat->events_stream_version = es_relid("events_stream_version_key", cat->namespace);
+	cat->events_event_id = es_relid("events_event_id_key", cat->namespace);
+	cat->events_type_position = es_relid("events_type_position", cat->namespace);
+	cat->events_category_position = es_relid("events_category_position", cat->namespace);
+	cat->streams_pkey = es_relid("streams_pkey", cat->namespace);
+	cat->streams_name = es_relid("streams_name_key", cat->namespace);
+	cat->streams_id_seq = es_relid("streams_id_seq", cat->namespace);
+	cat->streams_with_metadata = es_relid("streams_with_metadata", cat->namespace);
+	cat->snapshots = es_relid("snapshots", cat->namespace);
+	cat->snapshots_pkey = es_relid("snapshots_pkey", cat->namespace);
+	cat->upcasters = es_relid("upcasters", cat->namespace);
+	cat->upcasters_pkey = es_relid("upcasters_pkey", cat->namespace);
+	cat->erasures = es_relid("erasures", cat->namespace);
+	cat->erasures_pkey = es_relid("erasures_pkey", cat->namespace);
+	cat->event_type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+									  CStringGetDatum("es_event"),
+									  ObjectIdGetDatum(cat->namespace));
+	cat->upcast_type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+									   CStringGetDatum("es_upcast"),
+									   ObjectIdGetDatum(cat->namespace));
+	cat->registry = es_type_relid("_es_registry", cat->namespace);
+	if (!OidIsValid(cat->registry))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the objects of extension \"event_store\" are older than its library"),
+				 errdetail("The library is version %s.", ES_VERSION),
+				 errhint("Run ALTER EXTENSION event_store UPDATE.")));
+	if (!OidIsValid(cat->events_pkey) || !OidIsValid(cat->events_stream_version) ||
+		!OidIsValid(cat->events_event_id) || !OidIsValid(cat->streams_pkey) ||
+		!OidIsValid(cat->events_type_position) || !OidIsValid(cat->events_category_position) ||
+		!OidIsValid(cat->streams_name) || !OidIsValid(cat->streams_id_seq) ||
+		!OidIsValid(cat->streams_with_metadata) || !OidIsValid(cat->snapshots) ||
+		!OidIsValid(cat->snapshots_pkey) || !OidIsValid(cat->upcasters) ||
+		!OidIsValid(cat->upcasters_pkey) ||
+		!OidIsValid(cat->erasures) || !OidIsValid(cat->erasures_pkey) ||
+		!OidIsValid(cat->event_type) || !OidIsValid(cat->upcast_type))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the objects of extension \"event_store\" are incomplete"),
 				 errhint("Reinstall the extension.")));
 
-	es_check_columns(cat.events, "events", es_events_types, Natts_es_events);
-	es_check_columns(cat.streams, "streams", es_streams_types, Natts_es_streams);
-	es_check_columns(cat.snapshots, "snapshots", es_snapshots_types, Natts_es_snapshots);
-	es_check_columns(cat.upcasters, "upcasters", es_upcasters_types, Natts_es_upcasters);
-	es_check_columns(cat.erasures, "erasures", es_erasures_types, Natts_es_erasures);
+	if (!es_check_columns(cat->events, "events", es_events_types, Natts_es_events) ||
+		!es_check_columns(cat->streams, "streams", es_streams_types, Natts_es_streams) ||
+		!es_check_columns(cat->snapshots, "snapshots", es_snapshots_types, Natts_es_snapshots) ||
+		!es_check_columns(cat->upcasters, "upcasters", es_upcasters_types, Natts_es_upcasters) ||
+		!es_check_columns(cat->erasures, "erasures", es_erasures_types, Natts_es_erasures) ||
+		!es_check_columns(get_typ_typrelid(cat->upcast_type), "es_upcast", es_upcast_types, 2))
+		return false;
 
-	es_cat = cat;
-	es_cat_valid = true;
-	return &es_cat;
+	/*
+	 * Load the descriptors of the result types into the type cache now.
+	 * Parsing a call of a function that returns one of them opens the type's
+	 * relation while the cache has not got it; behind an uncommitted DROP
+	 * EXTENSION that open waits, and fails in PostgreSQL's parser, not here,
+	 * once the DROP commits.  A session that has used the extension parses
+	 * from the cache and reaches es_table_open, which says what happened.
+	 */
+	es_warm_type(cat->event_type);
+	es_warm_type(cat->upcast_type);
+	es_warm_type(GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+								 CStringGetDatum("es_append_result"),
+								 ObjectIdGetDatum(cat->namespace)));
+	return true;
 }
 
 const EsCatalog *

@@ -234,9 +234,9 @@ es_read_all(PG_FUNCTION_ARGS)
 	/* the horizon first, then the snapshot: see the file header */
 	horizon = es_safe_horizon(cat);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	rel = table_open(cat->events, AccessShareLock);
+	rel = es_table_open(cat->events, AccessShareLock);
 	es_check_event_desc(desc, rel);
-	es_emitter_init(&em, cat, store, desc);
+	es_emitter_init(&em, cat, store, desc, snapshot);
 
 	if (types == NULL)
 	{
@@ -360,10 +360,10 @@ es_read_category(PG_FUNCTION_ARGS)
 
 	horizon = es_safe_horizon(cat);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	rel = table_open(cat->events, AccessShareLock);
+	rel = es_table_open(cat->events, AccessShareLock);
 	es_check_event_desc(desc, rel);
 	idx = index_open(cat->events_category_position, AccessShareLock);
-	es_emitter_init(&em, cat, store, desc);
+	es_emitter_init(&em, cat, store, desc, snapshot);
 
 	es_feed_scan_begin(&fs, rel, idx, snapshot, category, after, horizon);
 	while (count < max_count && es_feed_scan_next(&fs))

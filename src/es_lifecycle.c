@@ -10,18 +10,51 @@
  *
  *	- leaves out the events the stream's metadata hides: versions below
  *	  truncate_before (a soft delete sets it past the last event), all but
- *	  the newest max_count, and those older than max_age seconds;
+ *	  the newest max_count, and those older than max_age seconds (but never
+ *	  the stream's last append);
  *	- upcasts the others through the registered chain of their type, from
  *	  their schema version to the newest, and returns the result with the
  *	  schema version reached.  Stored events never change.
  *
- * Both rest on caches kept per backend and dropped when the tables behind
- * them change: the rules of the streams whose metadata says something (read
- * through the partial index streams_with_metadata), and the upcasters
- * (event_store.upcasters).  es_set_stream_metadata, es_delete_stream and
- * the statement trigger on upcasters send a relcache invalidation of their
- * table, which reaches every backend when the change commits.  With no rule
- * and no upcaster anywhere, an emitter costs one test per row.
+ * One snapshot per read
+ * ---------------------
+ * A read sees the rules of a stream (its metadata and version) and the
+ * registered upcasters as of its own snapshot, the one it reads the events
+ * with: the caller's for stream reads, the feed's own for feed reads.  So a
+ * REPEATABLE READ transaction that reads twice gets the same answer, and no
+ * uncommitted or newer change decides what a read returns.
+ *
+ * Looking up every stream's row would cost a feed read an index probe per
+ * event.  So each backend keeps two supersets, loaded with SnapshotAny: the
+ * names of the streams that have, or had, metadata (every version in the
+ * partial index streams_with_metadata, dead ones included) and the types
+ * that have, or had, upcasters.  Every row version some live snapshot can
+ * see is in them; a read looks up, with its own snapshot, only the streams
+ * and types they hold, once per read.  With no rule and no upcaster
+ * anywhere, an emitter costs one test per row.
+ *
+ * The supersets are dropped by a relcache invalidation of their table,
+ * which the changing transaction sends at commit.  A transaction becomes
+ * visible to new snapshots a moment before its invalidations are sent, so
+ * a read could take a snapshot that sees a change its cache does not know
+ * of yet.  The barrier closes that gap: a transaction that changed metadata
+ * or upcasters takes the barrier (an AccessExclusiveLock on the relation of
+ * the type event_store._es_registry) at PRE_COMMIT, before it becomes
+ * visible, and holds it until after its invalidations are sent; a read takes
+ * and drops AccessShareLock on it after it has its snapshot, which waits
+ * for such a commit to finish and then accepts its invalidations.  The lock
+ * is WAL-logged, so a hot standby's startup process holds it the same way
+ * while it replays the commit.
+ *
+ * Caches never hold what a read is using: the per-read results (stream
+ * views, resolved upcasters with their FmgrInfo) live in the read's own
+ * memory, so an invalidation during an upcaster, or a nested read that
+ * reloads a superset, frees nothing in use.
+ *
+ * Upcasters are user code: each is resolved from its qualified signature
+ * under a fixed search_path, its kind, argument and return types are
+ * checked every time it is resolved, and it runs as its owner, under
+ * search_path "pg_catalog, pg_temp", as a security-restricted operation.
  *
  * Erasure (es_erase_stream) removes the stream's events with the table AM
  * directly, so the immutability trigger never sees a DELETE and has nothing
@@ -39,6 +72,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/tuptable.h"
@@ -48,6 +82,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -69,124 +104,311 @@
 /* max_age in seconds: at most what a timestamp difference can hold */
 #define ES_MAX_AGE_SECONDS	(PG_INT64_MAX / USECS_PER_SEC)
 
+/* the search_path user code (upcasters) runs and is resolved under */
+#define ES_SAFE_SEARCH_PATH	"pg_catalog, pg_temp"
+
 /* ---------------------------------------------------------------------
- * Stream rules
+ * Supersets: streams that may have rules, types that may have upcasters
  * ---------------------------------------------------------------------
  */
-typedef struct EsRules
-{
-	text	   *name;
-	int64		truncate_before;	/* 0: none */
-	int64		max_count;		/* 0: none */
-	int64		max_age;		/* seconds; 0: none */
-	bool		deleted;		/* soft deleted once (deleted_at) */
-} EsRules;
 
-/* hash table entry: the streams whose names share a 64-bit hash */
-typedef struct EsRulesEntry
+/* hash table entry: the names that share a 64-bit hash */
+typedef struct EsNameEntry
 {
 	uint64		hash;
-	List	   *rules;			/* of EsRules * */
-} EsRulesEntry;
-
-typedef struct EsUpcaster
-{
-	text	   *type;
-	char	   *signature;		/* as registered */
-	int32		from_version;
-	int			nargs;			/* 1: data; 2: data and metadata */
-	Oid			fn;
-	bool		missing;		/* the function was dropped */
-	FmgrInfo	flinfo;
-} EsUpcaster;
-
-typedef struct EsUpcasterEntry
-{
-	uint64		hash;
-	List	   *upcasters;		/* of EsUpcaster * */
-} EsUpcasterEntry;
+	List	   *names;			/* of text * */
+} EsNameEntry;
 
 /*
- * A per-backend cache of table contents.  It is valid only once a load has
- * finished with no invalidation since it began: an error in the middle of a
- * load (a cancel, say) leaves it invalid, to be loaded again.
+ * A per-backend set of names.  A load fills a new hash table and replaces
+ * the old one only once it has finished: an error in the middle of a load
+ * (a cancel, say, caught by an exception block around a nested read) leaves
+ * the old set in place for the reads still using it.  The set is valid when
+ * no invalidation came since its load began.
  */
-typedef struct EsCache
+typedef struct EsNameSet
 {
 	const char *name;
-	Size		entrysize;
-	MemoryContext cxt;
+	MemoryContext cxt;			/* of hash */
 	HTAB	   *hash;
-	int			count;			/* items in hash */
+	int			count;			/* names in hash */
 	bool		valid;
+	Oid			relid;			/* the table it was loaded from */
 	uint64		invalidations;	/* seen by the callbacks */
+	/* a load in progress, installed only once it has finished */
+	MemoryContext loading_cxt;
+	HTAB	   *loading_hash;
+	int			loading_count;
 	uint64		loading_since;	/* invalidations when the load began */
-} EsCache;
+} EsNameSet;
 
-static EsCache es_rules = {"event_store stream rules", sizeof(EsRulesEntry)};
-static EsCache es_upcasters = {"event_store upcasters", sizeof(EsUpcasterEntry)};
+static EsNameSet es_rule_streams = {"event_store streams with metadata"};
+static EsNameSet es_upcast_types = {"event_store types with upcasters"};
+
+/* signature -> function, resolved under the fixed search_path */
+typedef struct EsResolved
+{
+	char	   *signature;
+	Oid			fn;
+} EsResolved;
+
+static MemoryContext es_resolved_cxt = NULL;
+static List *es_resolved = NIL;
+
+static bool es_lifecycle_callbacks = false;
 
 static void
-es_cache_invalidate(EsCache *cache)
+es_nameset_invalidate(EsNameSet *set)
 {
-	cache->valid = false;
-	cache->invalidations++;
+	set->valid = false;
+	set->invalidations++;
 }
 
-/* Start a load: an empty hash table in the cache's (reset) memory. */
 static void
-es_cache_begin_load(EsCache *cache)
+es_resolved_forget(void)
 {
-	if (cache->cxt == NULL)
+	if (es_resolved_cxt != NULL)
+		MemoryContextReset(es_resolved_cxt);
+	es_resolved = NIL;
+}
+
+static void
+es_lifecycle_relcache_changed(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == es_rule_streams.relid)
+		es_nameset_invalidate(&es_rule_streams);
+	if (relid == InvalidOid || relid == es_upcast_types.relid)
 	{
-		cache->cxt = AllocSetContextCreate(TopMemoryContext, "event_store cache",
-										   ALLOCSET_SMALL_SIZES);
-		MemoryContextSetIdentifier(cache->cxt, cache->name);
-	}
-	else
-		MemoryContextReset(cache->cxt);
-	cache->valid = false;
-	cache->hash = es_name_hash_table(cache->name, cache->entrysize, cache->cxt);
-	cache->count = 0;
-	cache->loading_since = cache->invalidations;
-}
-
-static void
-es_cache_end_load(EsCache *cache)
-{
-	cache->valid = (cache->invalidations == cache->loading_since);
-}
-
-static bool es_lifecycle_callback_registered = false;
-static Oid	es_rules_relid = InvalidOid;
-static Oid	es_upcasters_relid = InvalidOid;
-
-static void
-es_lifecycle_invalidate(Datum arg, Oid relid)
-{
-	if (relid == InvalidOid || relid == es_rules_relid)
-		es_cache_invalidate(&es_rules);
-	if (relid == InvalidOid || relid == es_upcasters_relid)
-		es_cache_invalidate(&es_upcasters);
-}
-
-/* a function was created, replaced or dropped: it may be an upcaster */
-static void
-es_lifecycle_proc_changed(Datum arg, int cacheid, uint32 hashvalue)
-{
-	es_cache_invalidate(&es_upcasters);
-}
-
-static void
-es_lifecycle_register_callback(void)
-{
-	if (!es_lifecycle_callback_registered)
-	{
-		CacheRegisterRelcacheCallback(es_lifecycle_invalidate, (Datum) 0);
-		CacheRegisterSyscacheCallback(PROCOID, es_lifecycle_proc_changed, (Datum) 0);
-		es_lifecycle_callback_registered = true;
+		es_nameset_invalidate(&es_upcast_types);
+		es_resolved_forget();
 	}
 }
+
+/* a function or schema was created, changed or dropped */
+static void
+es_lifecycle_syscache_changed(Datum arg, int cacheid, uint32 hashvalue)
+{
+	es_resolved_forget();
+}
+
+static void
+es_lifecycle_register_callbacks(void)
+{
+	if (es_lifecycle_callbacks)
+		return;
+	CacheRegisterRelcacheCallback(es_lifecycle_relcache_changed, (Datum) 0);
+	CacheRegisterSyscacheCallback(PROCOID, es_lifecycle_syscache_changed, (Datum) 0);
+	CacheRegisterSyscacheCallback(NAMESPACEOID, es_lifecycle_syscache_changed, (Datum) 0);
+	es_lifecycle_callbacks = true;
+}
+
+/* Start a load: an empty set in memory of its own. */
+static void
+es_nameset_begin_load(EsNameSet *set, Oid relid)
+{
+	if (set->loading_cxt != NULL)
+		MemoryContextDelete(set->loading_cxt);	/* a load that failed */
+	set->loading_cxt = NULL;
+	set->loading_cxt = AllocSetContextCreate(TopMemoryContext, "event_store cache",
+											 ALLOCSET_SMALL_SIZES);
+	MemoryContextSetIdentifier(set->loading_cxt, set->name);
+	set->loading_hash = es_name_hash_table(set->name, sizeof(EsNameEntry),
+										   set->loading_cxt);
+	set->loading_count = 0;
+	set->loading_since = set->invalidations;
+	set->relid = relid;
+}
+
+static void
+es_nameset_add(EsNameSet *set, text *name)
+{
+	uint64		hash = es_name_hash(name);
+	EsNameEntry *entry;
+	bool		found;
+	ListCell   *lc;
+	MemoryContext old;
+
+	entry = hash_search(set->loading_hash, &hash, HASH_ENTER, &found);
+	if (!found)
+		entry->names = NIL;
+	foreach(lc, entry->names)
+	{
+		if (es_same_name((text *) lfirst(lc), name))
+			return;
+	}
+	old = MemoryContextSwitchTo(set->loading_cxt);
+	entry->names = lappend(entry->names, DatumGetTextPCopy(PointerGetDatum(name)));
+	MemoryContextSwitchTo(old);
+	set->loading_count++;
+}
+
+/*
+ * Install the loaded set.  It holds everything stored when the load began;
+ * if an invalidation came meanwhile, the next read loads it again.
+ */
+static void
+es_nameset_end_load(EsNameSet *set)
+{
+	if (set->cxt != NULL)
+		MemoryContextDelete(set->cxt);
+	set->cxt = set->loading_cxt;
+	set->hash = set->loading_hash;
+	set->count = set->loading_count;
+	set->loading_cxt = NULL;
+	set->loading_hash = NULL;
+	set->valid = (set->invalidations == set->loading_since);
+}
+
+static bool
+es_nameset_has(EsNameSet *set, text *name)
+{
+	uint64		hash = es_name_hash(name);
+	EsNameEntry *entry;
+	ListCell   *lc;
+
+	if (set->count == 0)
+		return false;
+	entry = hash_search(set->hash, &hash, HASH_FIND, NULL);
+	if (entry == NULL)
+		return false;
+	foreach(lc, entry->names)
+	{
+		if (es_same_name((text *) lfirst(lc), name))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The names of the streams whose metadata says something, in any version
+ * of their row that is still stored: every entry of the partial index
+ * streams_with_metadata, read with SnapshotAny.
+ */
+static void
+es_rule_streams_load(const EsCatalog *cat)
+{
+	Relation	rel;
+	Relation	idx;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+
+	if (es_rule_streams.valid && es_rule_streams.relid == cat->streams)
+		return;
+	es_nameset_begin_load(&es_rule_streams, cat->streams);
+	rel = es_table_open(cat->streams, AccessShareLock);
+	idx = index_open(cat->streams_with_metadata, AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, idx, SnapshotAny, 0, 0);
+	index_rescan(scan, NULL, 0, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+
+		es_nameset_add(&es_rule_streams,
+					   DatumGetTextPP(slot_getattr(slot, Anum_es_streams_name, &isnull)));
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	es_nameset_end_load(&es_rule_streams);
+}
+
+/* The types of every stored row version of event_store.upcasters. */
+static void
+es_upcast_types_load(const EsCatalog *cat)
+{
+	Relation	rel;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+
+	if (es_upcast_types.valid && es_upcast_types.relid == cat->upcasters)
+		return;
+	es_nameset_begin_load(&es_upcast_types, cat->upcasters);
+	rel = es_table_open(cat->upcasters, AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	scan = table_beginscan(rel, SnapshotAny, 0, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+
+		es_nameset_add(&es_upcast_types,
+					   DatumGetTextPP(slot_getattr(slot, Anum_es_upcasters_type, &isnull)));
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, AccessShareLock);
+	es_nameset_end_load(&es_upcast_types);
+}
+
+/* ---------------------------------------------------------------------
+ * The barrier between a change of the registry and the reads
+ * ---------------------------------------------------------------------
+ */
+static bool es_registry_changed_in_xact = false;
+static Oid	es_registry_barrier_oid = InvalidOid;
+static bool es_registry_callback = false;
+
+static void
+es_registry_xact_callback(XactEvent event, void *arg)
+{
+	if (!es_registry_changed_in_xact)
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+			/* held until the invalidations of the commit are sent */
+			LockRelationOid(es_registry_barrier_oid, AccessExclusiveLock);
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot prepare a transaction that changed stream metadata or upcasters"),
+					 errdetail("Reads must wait for such a change to commit, so a prepared one would hold every reader back until it is resolved."),
+					 errhint("Commit the change directly.")));
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			es_registry_changed_in_xact = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * This transaction changed stream metadata (relid: streams) or upcasters
+ * (relid: upcasters): every backend drops its superset when it commits, and
+ * reads wait for the commit to finish (see the file header).
+ */
+void
+es_registry_touch(const EsCatalog *cat, Oid relid)
+{
+	if (!es_registry_callback)
+	{
+		RegisterXactCallback(es_registry_xact_callback, NULL);
+		es_registry_callback = true;
+	}
+	es_registry_changed_in_xact = true;
+	es_registry_barrier_oid = cat->registry;
+	CacheInvalidateRelcacheByRelid(relid);
+}
+
+/* Wait for a change of the registry that is committing; take its news. */
+static void
+es_registry_barrier(const EsCatalog *cat)
+{
+	LockRelationOid(cat->registry, AccessShareLock);
+	UnlockRelationOid(cat->registry, AccessShareLock);
+}
+
+/* ---------------------------------------------------------------------
+ * Stream rules, as a snapshot sees them
+ * ---------------------------------------------------------------------
+ */
 
 /* The value of key in a JSON object; NULL if it has none. */
 static JsonbValue *
@@ -223,7 +445,8 @@ static bool
 es_rules_of(Jsonb *metadata, EsRules *rules)
 {
 	memset(rules, 0, sizeof(EsRules));
-	if (JB_ROOT_COUNT(metadata) == 0 || !JB_ROOT_IS_OBJECT(metadata))
+	if (JB_ROOT_COUNT(metadata) == 0 || !JB_ROOT_IS_OBJECT(metadata) ||
+		JB_ROOT_IS_SCALAR(metadata))
 		return false;
 	rules->truncate_before = es_jsonb_int8(metadata, "truncate_before");
 	rules->max_count = es_jsonb_int8(metadata, "max_count");
@@ -232,86 +455,120 @@ es_rules_of(Jsonb *metadata, EsRules *rules)
 	return rules->truncate_before > 0 || rules->max_count > 0 || rules->max_age > 0;
 }
 
-static void
-es_rules_load(const EsCatalog *cat)
+/*
+ * The stream's row as snapshot sees it, into view: its version, rules,
+ * erasure and the created_at of its last append (streams.updated_at); a
+ * copy of its metadata if want_metadata.  False (and an empty view) if the
+ * snapshot sees no row.
+ */
+bool
+es_stream_view(const EsCatalog *cat, Snapshot snapshot, text *name,
+			   EsStreamView *view, bool want_metadata)
 {
-	Relation	rel;
-	Relation	idx;
+	Relation	rel = es_table_open(cat->streams, AccessShareLock);
+	Relation	idx = index_open(cat->streams_name, AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	ScanKeyData key;
 	IndexScanDesc scan;
-	TupleTableSlot *slot;
-	Snapshot	snapshot;
 
-	es_lifecycle_register_callback();
-	es_rules_relid = cat->streams;
-	if (es_rules.valid)
-		return;
-	es_cache_begin_load(&es_rules);
-
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	rel = table_open(cat->streams, AccessShareLock);
-	idx = index_open(cat->streams_with_metadata, AccessShareLock);
-	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, idx, snapshot, 0, 0);
-	index_rescan(scan, NULL, 0, NULL, 0);
-	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	memset(view, 0, sizeof(EsStreamView));
+	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   idx->rd_indcollation[0], F_TEXTEQ, PointerGetDatum(name));
+	scan = index_beginscan(rel, idx, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	if (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
 		bool		isnull;
 		Jsonb	   *metadata;
-		EsRules		rules;
-		EsRules    *copy;
-		text	   *name;
-		uint64		hash;
-		EsRulesEntry *entry;
-		bool		found;
-		MemoryContext old;
 
+		view->exists = true;
+		view->version = DatumGetInt64(slot_getattr(slot, Anum_es_streams_version, &isnull));
+		view->last_created = DatumGetTimestampTz(slot_getattr(slot, Anum_es_streams_updated_at,
+															  &isnull));
+		(void) slot_getattr(slot, Anum_es_streams_erased_at, &isnull);
+		view->erased = !isnull;
 		metadata = DatumGetJsonbP(slot_getattr(slot, Anum_es_streams_metadata, &isnull));
-		if (!es_rules_of(metadata, &rules))
-			continue;
-		name = DatumGetTextPP(slot_getattr(slot, Anum_es_streams_name, &isnull));
-		hash = es_name_hash(name);
-		old = MemoryContextSwitchTo(es_rules.cxt);
-		copy = palloc(sizeof(EsRules));
-		*copy = rules;
-		copy->name = DatumGetTextPCopy(PointerGetDatum(name));
-		entry = hash_search(es_rules.hash, &hash, HASH_ENTER, &found);
-		if (!found)
-			entry->rules = NIL;
-		entry->rules = lappend(entry->rules, copy);
-		MemoryContextSwitchTo(old);
-		es_rules.count++;
+		view->has_rules = es_rules_of(metadata, &view->rules);
+		if (want_metadata)
+			view->metadata = DatumGetJsonbPCopy(PointerGetDatum(metadata));
 	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
-	UnregisterSnapshot(snapshot);
-	es_cache_end_load(&es_rules);
+	return view->exists;
 }
 
-static EsRules *
-es_rules_find(text *name)
+/* Was created_at more than max_age seconds before now? (No overflow.) */
+static bool
+es_expired(TimestampTz now, int64 max_age, TimestampTz created_at)
 {
-	uint64		hash = es_name_hash(name);
-	EsRulesEntry *entry = hash_search(es_rules.hash, &hash, HASH_FIND, NULL);
-	ListCell   *lc;
+	if (max_age > ES_MAX_AGE_SECONDS || created_at >= now)
+		return false;
+	/* now - created_at > 0 here; it overflows only if it is huge anyway */
+	if (created_at < 0 && now > PG_INT64_MAX + created_at)
+		return true;
+	return now - created_at > max_age * USECS_PER_SEC;
+}
 
-	if (entry == NULL)
-		return NULL;
-	foreach(lc, entry->rules)
-	{
-		EsRules    *rules = (EsRules *) lfirst(lc);
+/*
+ * Do the stream's rules hide its event at version, created at created_at,
+ * from a read whose transaction started at now?
+ *
+ * max_age never hides the stream's last append (the events created at or
+ * after streams.updated_at): an append commits visible, however long its
+ * transaction ran.  created_at never decreases within a stream, so every
+ * rule hides a prefix of it.
+ */
+bool
+es_view_hides(const EsStreamView *view, int64 version, TimestampTz created_at,
+			  TimestampTz now)
+{
+	const EsRules *rules = &view->rules;
 
-		if (es_same_name(rules->name, name))
-			return rules;
-	}
-	return NULL;
+	if (!view->has_rules)
+		return false;
+	if (version < rules->truncate_before)
+		return true;
+	if (rules->max_count > 0 && version <= view->version - rules->max_count)
+		return true;
+	if (rules->max_age > 0 && created_at < view->last_created &&
+		es_expired(now, rules->max_age, created_at))
+		return true;
+	return false;
 }
 
 /* ---------------------------------------------------------------------
- * Upcasters
+ * Upcasters, as a snapshot sees them
  * ---------------------------------------------------------------------
  */
+
+/* one step of an upcaster chain, resolved for one read */
+typedef struct EsUpcastStep
+{
+	text	   *type;
+	int32		from_version;
+	bool		registered;		/* false: the chain ends here */
+	char	   *signature;		/* as stored */
+	Oid			fn;
+	Oid			owner;
+	int			nargs;			/* 1: data; 2: data and metadata */
+	FmgrInfo	flinfo;			/* in the read's memory */
+} EsUpcastStep;
+
+/* emitter memo entries: the steps / stream views sharing a 64-bit hash */
+typedef struct EsMemoEntry
+{
+	uint64		hash;
+	List	   *items;
+} EsMemoEntry;
+
+typedef struct EsViewItem
+{
+	text	   *name;
+	EsStreamView view;
+} EsViewItem;
+
 static uint64
 es_upcaster_hash(text *type, int32 version)
 {
@@ -322,18 +579,21 @@ es_upcaster_hash(text *type, int32 version)
  * The function a registered signature names; InvalidOid if there is none.
  * Looked up as the owner of the registry, so that what a reader gets does
  * not depend on its privileges on the function's schema (nor on which role
- * loaded the cache first); the reader runs it like a trigger function, by
- * OID.
+ * looked first), and under a fixed search_path, so that it does not depend
+ * on the reader's either (signatures are stored qualified; rows of older
+ * versions name functions of pg_catalog unqualified).
  */
 static Oid
-es_resolve_function(const EsCatalog *cat, text *signature)
+es_resolve_uncached(const EsCatalog *cat, const char *signature)
 {
 	LOCAL_FCINFO(fcinfo, 1);
 	FmgrInfo	flinfo;
-	Datum		result;
+	Datum		value;
 	Oid			save_userid;
 	int			save_sec_context;
+	int			nest;
 	Oid			owner;
+	Oid			result;
 	HeapTuple	classtup;
 
 	classtup = SearchSysCache1(RELOID, ObjectIdGetDatum(cat->upcasters));
@@ -342,146 +602,364 @@ es_resolve_function(const EsCatalog *cat, text *signature)
 	owner = ((Form_pg_class) GETSTRUCT(classtup))->relowner;
 	ReleaseSysCache(classtup);
 
-	fmgr_info(F_TO_REGPROCEDURE, &flinfo);
-	InitFunctionCallInfoData(*fcinfo, &flinfo, 1, InvalidOid, NULL, NULL);
-	fcinfo->args[0].value = PointerGetDatum(signature);
-	fcinfo->args[0].isnull = false;
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
-	{
-		result = FunctionCallInvoke(fcinfo);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec_context);
-	}
-	PG_END_TRY();
-	return fcinfo->isnull ? InvalidOid : DatumGetObjectId(result);
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", ES_SAFE_SEARCH_PATH,
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	fmgr_info(F_TO_REGPROCEDURE, &flinfo);
+	InitFunctionCallInfoData(*fcinfo, &flinfo, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = CStringGetTextDatum(signature);
+	fcinfo->args[0].isnull = false;
+	value = FunctionCallInvoke(fcinfo);
+	result = fcinfo->isnull ? InvalidOid : DatumGetObjectId(value);
+	AtEOXact_GUC(true, nest);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	return result;
 }
 
-static void
-es_upcasters_load(const EsCatalog *cat)
+static Oid
+es_resolve_signature(const EsCatalog *cat, const char *signature)
 {
-	Relation	rel;
-	TableScanDesc scan;
-	TupleTableSlot *slot;
-	Snapshot	snapshot;
-
-	es_lifecycle_register_callback();
-	es_upcasters_relid = cat->upcasters;
-	if (es_upcasters.valid)
-		return;
-	es_cache_begin_load(&es_upcasters);
-
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	rel = table_open(cat->upcasters, AccessShareLock);
-	slot = table_slot_create(rel, NULL);
-	scan = table_beginscan(rel, snapshot, 0, NULL);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
-	{
-		bool		isnull;
-		text	   *type = DatumGetTextPP(slot_getattr(slot, Anum_es_upcasters_type, &isnull));
-		int32		from = DatumGetInt32(slot_getattr(slot, Anum_es_upcasters_from_version, &isnull));
-		text	   *signature = DatumGetTextPP(slot_getattr(slot, Anum_es_upcasters_upcaster, &isnull));
-		Oid			fn = es_resolve_function(cat, signature);
-		HeapTuple	proc;
-		EsUpcaster *up;
-		EsUpcasterEntry *entry;
-		uint64		hash;
-		bool		found;
-		MemoryContext old;
-
-		old = MemoryContextSwitchTo(es_upcasters.cxt);
-		up = palloc0(sizeof(EsUpcaster));
-		up->type = DatumGetTextPCopy(PointerGetDatum(type));
-		up->from_version = from;
-		up->fn = fn;
-		up->signature = text_to_cstring(signature);
-		proc = OidIsValid(fn) ? SearchSysCache1(PROCOID, ObjectIdGetDatum(fn)) : NULL;
-		if (HeapTupleIsValid(proc))
-		{
-			ReleaseSysCache(proc);
-			up->nargs = get_func_nargs(fn);
-			fmgr_info_cxt(fn, &up->flinfo, es_upcasters.cxt);
-		}
-		else
-			up->missing = true; /* dropped: reads of the type fail */
-		hash = es_upcaster_hash(type, from);
-		entry = hash_search(es_upcasters.hash, &hash, HASH_ENTER, &found);
-		if (!found)
-			entry->upcasters = NIL;
-		entry->upcasters = lappend(entry->upcasters, up);
-		MemoryContextSwitchTo(old);
-		es_upcasters.count++;
-	}
-	table_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	table_close(rel, AccessShareLock);
-	UnregisterSnapshot(snapshot);
-	es_cache_end_load(&es_upcasters);
-}
-
-static EsUpcaster *
-es_upcaster_find(text *type, int32 version)
-{
-	uint64		hash = es_upcaster_hash(type, version);
-	EsUpcasterEntry *entry = hash_search(es_upcasters.hash, &hash, HASH_FIND, NULL);
 	ListCell   *lc;
+	EsResolved *r;
+	Oid			fn;
+	MemoryContext old;
 
-	if (entry == NULL)
-		return NULL;
-	foreach(lc, entry->upcasters)
+	es_lifecycle_register_callbacks();
+	foreach(lc, es_resolved)
 	{
-		EsUpcaster *up = (EsUpcaster *) lfirst(lc);
-
-		if (up->from_version == version && es_same_name(up->type, type))
-			return up;
+		r = (EsResolved *) lfirst(lc);
+		if (strcmp(r->signature, signature) == 0)
+			return r->fn;
 	}
-	return NULL;
+	fn = es_resolve_uncached(cat, signature);
+	if (es_resolved_cxt == NULL)
+		es_resolved_cxt = AllocSetContextCreate(TopMemoryContext,
+												"event_store resolved upcasters",
+												ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(es_resolved_cxt);
+	r = palloc(sizeof(EsResolved));
+	r->signature = pstrdup(signature);
+	r->fn = fn;
+	es_resolved = lappend(es_resolved, r);
+	MemoryContextSwitchTo(old);
+	return fn;
 }
 
 /*
- * Run one upcaster on (data, metadata) in place.
+ * Is fn an upcaster: a plain function, not set-returning, (jsonb) returning
+ * jsonb or (jsonb, jsonb) returning es_upcast?  Returns its number of
+ * arguments (1 or 2), 0 if it has another signature, -1 if there is no such
+ * function; *owner is its owner.
+ */
+int
+es_upcaster_shape(const EsCatalog *cat, Oid fn, Oid *owner)
+{
+	HeapTuple	tuple;
+	Form_pg_proc proc;
+	int			result = 0;
+
+	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	if (!HeapTupleIsValid(tuple))
+		return -1;
+	proc = (Form_pg_proc) GETSTRUCT(tuple);
+	*owner = proc->proowner;
+	if (proc->prokind == PROKIND_FUNCTION && !proc->proretset &&
+		proc->pronargs >= 1 && proc->proargtypes.values[0] == JSONBOID)
+	{
+		if (proc->pronargs == 1 && proc->prorettype == JSONBOID)
+			result = 1;
+		else if (proc->pronargs == 2 && proc->proargtypes.values[1] == JSONBOID &&
+				 proc->prorettype == cat->upcast_type)
+			result = 2;
+	}
+	ReleaseSysCache(tuple);
+	return result;
+}
+
+/*
+ * Refuse fn as an upcaster registered by the current role: it must have an
+ * upcaster's signature (42P13) and be controlled by the role (42501), since
+ * it runs in every read of its type.  The caller has locked it.
+ */
+void
+es_check_upcaster(const EsCatalog *cat, Oid fn)
+{
+	Oid			owner;
+	int			shape = es_upcaster_shape(cat, fn, &owner);
+
+	if (shape < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("function %u does not exist", fn)));
+	if (shape == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+				 errmsg("function %s has the wrong signature for an upcaster",
+						format_procedure(fn)),
+				 errhint("An upcaster is (data jsonb) RETURNS jsonb, or (data jsonb, metadata jsonb) RETURNS event_store.es_upcast.")));
+	if (!is_member_of_role(GetUserId(), owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be a member of the owner of function %s to register it",
+						format_procedure(fn))));
+}
+
+/*
+ * Resolve the registered signature of step for the event at position:
+ * the function, checked, locked against DROP until the transaction ends,
+ * and its FmgrInfo in cxt.
  */
 static void
-es_upcast_once(EsUpcaster *up, const EsCatalog *cat, int64 position,
+es_upcast_step_resolve(const EsCatalog *cat, EsUpcastStep *step, int64 position,
+					   MemoryContext cxt)
+{
+	int			attempt;
+	int			shape = -1;
+
+	for (attempt = 0; attempt < 2; attempt++)
+	{
+		step->fn = es_resolve_signature(cat, step->signature);
+		if (!OidIsValid(step->fn))
+			break;
+		/* lock first, then check what we locked: DROP FUNCTION waits now */
+		LockDatabaseObject(ProcedureRelationId, step->fn, 0, AccessShareLock);
+		shape = es_upcaster_shape(cat, step->fn, &step->owner);
+		if (shape >= 0)
+			break;
+		/* dropped (and perhaps created again) since it was resolved */
+		es_resolved_forget();
+	}
+	if (!OidIsValid(step->fn) || shape < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("the upcaster of type \"%s\" from schema version %d no longer exists",
+						text_to_cstring(step->type), step->from_version),
+				 errdetail("It was function %s; the event at position %lld needs it.",
+						   step->signature, (long long) position),
+				 errhint("Unregister it with es_unregister_upcaster and register a function again.")));
+	if (shape == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+				 errmsg("function %s has the wrong signature for an upcaster",
+						format_procedure(step->fn)),
+				 errdetail("It is registered for type \"%s\" from schema version %d; the event at position %lld needs it.",
+						   text_to_cstring(step->type), step->from_version,
+						   (long long) position),
+				 errhint("An upcaster is (data jsonb) RETURNS jsonb, or (data jsonb, metadata jsonb) RETURNS event_store.es_upcast.")));
+	step->nargs = shape;
+	fmgr_info_cxt(step->fn, &step->flinfo, cxt);
+}
+
+/* ---------------------------------------------------------------------
+ * The emitter
+ * ---------------------------------------------------------------------
+ */
+void
+es_emitter_init(EsEmitter *em, const EsCatalog *cat, Tuplestorestate *store,
+				TupleDesc desc, Snapshot snapshot)
+{
+	es_lifecycle_register_callbacks();
+	/* after the snapshot: see the file header */
+	es_registry_barrier(cat);
+	es_rule_streams_load(cat);
+	es_upcast_types_load(cat);
+	em->cat = cat;
+	em->store = store;
+	em->desc = desc;
+	em->snapshot = snapshot;
+	em->rules = es_rule_streams.count > 0;
+	em->upcasting = es_upcast_types.count > 0;
+	em->now = GetCurrentTransactionStartTimestamp();
+	em->views = NULL;
+	em->steps = NULL;
+	em->guc_nest = 0;
+	em->cxt = NULL;
+	em->row_cxt = NULL;
+	if (em->rules || em->upcasting)
+	{
+		em->cxt = AllocSetContextCreate(CurrentMemoryContext,
+										"event_store emitter",
+										ALLOCSET_SMALL_SIZES);
+		em->row_cxt = AllocSetContextCreate(em->cxt,
+											"event_store emitter row",
+											ALLOCSET_DEFAULT_SIZES);
+	}
+}
+
+void
+es_emitter_end(EsEmitter *em)
+{
+	/* the search_path of the upcasters, back to the caller's */
+	if (em->guc_nest > 0)
+		AtEOXact_GUC(true, em->guc_nest);
+	em->guc_nest = 0;
+	if (em->cxt != NULL)
+		MemoryContextDelete(em->cxt);
+	em->cxt = NULL;
+	em->row_cxt = NULL;
+	em->views = NULL;
+	em->steps = NULL;
+}
+
+/*
+ * The view of the stream as the read's snapshot sees it, once per read;
+ * NULL when no version of its row ever had metadata.
+ */
+static const EsStreamView *
+es_emitter_view(EsEmitter *em, text *name)
+{
+	uint64		hash;
+	EsMemoEntry *entry;
+	EsViewItem *item;
+	bool		found;
+	ListCell   *lc;
+	MemoryContext old;
+
+	if (!es_nameset_has(&es_rule_streams, name))
+		return NULL;
+	hash = es_name_hash(name);
+	if (em->views == NULL)
+		em->views = es_name_hash_table("event_store stream views",
+									   sizeof(EsMemoEntry), em->cxt);
+	entry = hash_search(em->views, &hash, HASH_ENTER, &found);
+	if (!found)
+		entry->items = NIL;
+	foreach(lc, entry->items)
+	{
+		item = (EsViewItem *) lfirst(lc);
+		if (es_same_name(item->name, name))
+			return &item->view;
+	}
+	old = MemoryContextSwitchTo(em->cxt);
+	item = palloc0(sizeof(EsViewItem));
+	item->name = DatumGetTextPCopy(PointerGetDatum(name));
+	(void) es_stream_view(em->cat, em->snapshot, name, &item->view, false);
+	entry->items = lappend(entry->items, item);
+	MemoryContextSwitchTo(old);
+	return &item->view;
+}
+
+/*
+ * The upcaster of type from version, as the read's snapshot sees the
+ * registry, resolved once per read; NULL if there is none.
+ */
+static EsUpcastStep *
+es_emitter_step(EsEmitter *em, text *type, int32 version, int64 position)
+{
+	uint64		hash;
+	EsMemoEntry *entry;
+	EsUpcastStep *step;
+	bool		found;
+	ListCell   *lc;
+	MemoryContext old;
+
+	if (!es_nameset_has(&es_upcast_types, type))
+		return NULL;
+	hash = es_upcaster_hash(type, version);
+	if (em->steps == NULL)
+		em->steps = es_name_hash_table("event_store upcast steps",
+									   sizeof(EsMemoEntry), em->cxt);
+	entry = hash_search(em->steps, &hash, HASH_ENTER, &found);
+	if (!found)
+		entry->items = NIL;
+	foreach(lc, entry->items)
+	{
+		step = (EsUpcastStep *) lfirst(lc);
+		if (step->from_version == version && es_same_name(step->type, type))
+			return step->registered ? step : NULL;
+	}
+
+	old = MemoryContextSwitchTo(em->cxt);
+	step = palloc0(sizeof(EsUpcastStep));
+	step->type = DatumGetTextPCopy(PointerGetDatum(type));
+	step->from_version = version;
+	{
+		Relation	rel = es_table_open(em->cat->upcasters, AccessShareLock);
+		Relation	idx = index_open(em->cat->upcasters_pkey, AccessShareLock);
+		TupleTableSlot *slot = table_slot_create(rel, NULL);
+		ScanKeyData keys[2];
+		IndexScanDesc scan;
+
+		ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
+							   idx->rd_indcollation[0], F_TEXTEQ, PointerGetDatum(type));
+		ScanKeyEntryInitialize(&keys[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
+							   InvalidOid, F_INT4EQ, Int32GetDatum(version));
+		scan = index_beginscan(rel, idx, em->snapshot, 2, 0);
+		index_rescan(scan, keys, 2, NULL, 0);
+		if (index_getnext_slot(scan, ForwardScanDirection, slot))
+		{
+			bool		isnull;
+
+			step->registered = true;
+			step->signature = TextDatumGetCString(slot_getattr(slot, Anum_es_upcasters_upcaster,
+															   &isnull));
+		}
+		index_endscan(scan);
+		ExecDropSingleTupleTableSlot(slot);
+		index_close(idx, AccessShareLock);
+		table_close(rel, AccessShareLock);
+	}
+	entry->items = lappend(entry->items, step);
+	MemoryContextSwitchTo(old);
+
+	if (!step->registered)
+		return NULL;
+	es_upcast_step_resolve(em->cat, step, position, em->cxt);
+	return step;
+}
+
+/*
+ * Run one upcaster on (data, metadata) in place: as its owner, under the
+ * fixed search_path, as a security-restricted operation.
+ */
+static void
+es_upcast_once(EsEmitter *em, EsUpcastStep *step, int64 position,
 			   Datum *data, Datum *metadata, bool *metadata_null)
 {
 	LOCAL_FCINFO(fcinfo, 2);
 	Datum		result = (Datum) 0;
+	Oid			save_userid;
+	int			save_sec_context;
 
-	if (up->missing)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("the upcaster of type \"%s\" from schema version %d no longer exists",
-						text_to_cstring(up->type), up->from_version),
-				 errdetail("It was function %s; the event at position %lld needs it.",
-						   up->signature, (long long) position),
-				 errhint("Unregister it with es_unregister_upcaster and register a function again.")));
+	if (em->guc_nest == 0)
+	{
+		em->guc_nest = NewGUCNestLevel();
+		(void) set_config_option("search_path", ES_SAFE_SEARCH_PATH,
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
+	}
 
-	InitFunctionCallInfoData(*fcinfo, &up->flinfo, up->nargs, InvalidOid, NULL, NULL);
+	InitFunctionCallInfoData(*fcinfo, &step->flinfo, step->nargs, InvalidOid, NULL, NULL);
 	fcinfo->args[0].value = *data;
 	fcinfo->args[0].isnull = false;
-	if (up->nargs == 2)
+	if (step->nargs == 2)
 	{
 		fcinfo->args[1].value = *metadata;
 		fcinfo->args[1].isnull = *metadata_null;
 	}
-	if (up->nargs == 2 && *metadata_null && up->flinfo.fn_strict)
+	if (step->nargs == 2 && *metadata_null && step->flinfo.fn_strict)
 		fcinfo->isnull = true;	/* a strict function is not called */
 	else
 	{
+		/* an error restores the user and search_path with the transaction */
+		GetUserIdAndSecContext(&save_userid, &save_sec_context);
+		SetUserIdAndSecContext(step->owner,
+							   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_RESTRICTED_OPERATION);
 		fcinfo->isnull = false;
 		result = FunctionCallInvoke(fcinfo);
+		SetUserIdAndSecContext(save_userid, save_sec_context);
 	}
 	if (fcinfo->isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("upcaster %s returned null for the event at position %lld",
-						format_procedure(up->fn), (long long) position),
+						format_procedure(step->fn), (long long) position),
 				 errhint("An upcaster must return the event's data (or data and metadata); a two-argument one gets NULL metadata for events without any, so it must not be STRICT.")));
-	if (up->nargs == 1)
+	if (step->nargs == 1)
 	{
 		*data = result;
 		return;
@@ -496,7 +974,7 @@ es_upcast_once(EsUpcaster *up, const EsCatalog *cat, int64 position,
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("upcaster %s returned null data for the event at position %lld",
-							format_procedure(up->fn), (long long) position)));
+							format_procedure(step->fn), (long long) position)));
 		*data = d;
 		*metadata = GetAttributeByNum(th, 2, metadata_null);
 		if (!*metadata_null)
@@ -518,131 +996,10 @@ es_upcast_once(EsUpcaster *up, const EsCatalog *cat, int64 position,
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("upcaster %s returned metadata that is not a JSON object",
-								format_procedure(up->fn))));
+								format_procedure(step->fn))));
 			}
 		}
 	}
-}
-
-/* ---------------------------------------------------------------------
- * The emitter
- * ---------------------------------------------------------------------
- */
-/* the committed version of a stream with max_count, once per read */
-typedef struct EsLiveItem
-{
-	text	   *name;
-	int64		version;
-} EsLiveItem;
-
-typedef struct EsLiveVersion
-{
-	uint64		hash;
-	List	   *items;			/* of EsLiveItem * */
-} EsLiveVersion;
-
-void
-es_emitter_init(EsEmitter *em, const EsCatalog *cat, Tuplestorestate *store,
-				TupleDesc desc)
-{
-	es_rules_load(cat);
-	es_upcasters_load(cat);
-	em->cat = cat;
-	em->store = store;
-	em->desc = desc;
-	em->rules = es_rules.count > 0;
-	em->upcasting = es_upcasters.count > 0;
-	em->now = GetCurrentTransactionStartTimestamp();
-	em->versions = NULL;
-	em->cxt = NULL;
-	em->row_cxt = NULL;
-	if (em->rules || em->upcasting)
-	{
-		em->cxt = AllocSetContextCreate(CurrentMemoryContext,
-										"event_store emitter",
-										ALLOCSET_SMALL_SIZES);
-		em->row_cxt = AllocSetContextCreate(em->cxt,
-											"event_store emitter row",
-											ALLOCSET_DEFAULT_SIZES);
-	}
-}
-
-void
-es_emitter_end(EsEmitter *em)
-{
-	if (em->cxt != NULL)
-		MemoryContextDelete(em->cxt);
-	em->cxt = NULL;
-	em->row_cxt = NULL;
-	em->versions = NULL;
-}
-
-static int64
-es_live_version(EsEmitter *em, text *name)
-{
-	uint64		hash = es_name_hash(name);
-	EsLiveVersion *entry;
-	bool		found;
-	ListCell   *lc;
-	EsLiveItem *item;
-	MemoryContext old;
-	Relation	rel;
-	Relation	idx;
-	EsStream	st;
-
-	if (em->versions == NULL)
-		em->versions = es_name_hash_table("event_store live versions",
-										  sizeof(EsLiveVersion), em->cxt);
-	entry = hash_search(em->versions, &hash, HASH_ENTER, &found);
-	if (!found)
-		entry->items = NIL;
-	foreach(lc, entry->items)
-	{
-		item = (EsLiveItem *) lfirst(lc);
-		if (es_same_name(item->name, name))
-			return item->version;
-	}
-
-	rel = table_open(em->cat->streams, AccessShareLock);
-	idx = index_open(em->cat->streams_name, AccessShareLock);
-	es_stream_fetch(rel, idx, name, &st);
-	index_close(idx, AccessShareLock);
-	table_close(rel, AccessShareLock);
-
-	old = MemoryContextSwitchTo(em->cxt);
-	item = palloc(sizeof(EsLiveItem));
-	item->name = DatumGetTextPCopy(PointerGetDatum(name));
-	item->version = st.exists ? st.version : 0;
-	entry->items = lappend(entry->items, item);
-	MemoryContextSwitchTo(old);
-	return item->version;
-}
-
-/* Was created_at more than max_age seconds before now? (No overflow.) */
-static bool
-es_expired(TimestampTz now, int64 max_age, TimestampTz created_at)
-{
-	if (max_age > ES_MAX_AGE_SECONDS || created_at >= now)
-		return false;
-	/* now - created_at > 0 here; it overflows only if it is huge anyway */
-	if (created_at < 0 && now > PG_INT64_MAX + created_at)
-		return true;
-	return now - created_at > max_age * USECS_PER_SEC;
-}
-
-/* Does the stream's metadata hide the event? */
-static bool
-es_hidden(EsEmitter *em, EsRules *rules, text *stream, int64 version,
-		  TimestampTz created_at)
-{
-	if (version < rules->truncate_before)
-		return true;
-	if (rules->max_count > 0 &&
-		version <= es_live_version(em, stream) - rules->max_count)
-		return true;
-	if (rules->max_age > 0 && es_expired(em->now, rules->max_age, created_at))
-		return true;
-	return false;
 }
 
 /*
@@ -657,40 +1014,42 @@ es_emit(EsEmitter *em, TupleTableSlot *slot)
 	if (em->rules)
 	{
 		text	   *stream = DatumGetTextPP(slot_getattr(slot, Anum_es_events_stream, &isnull));
-		EsRules    *rules = es_rules_find(stream);
+		const EsStreamView *view = es_emitter_view(em, stream);
 
-		if (rules != NULL &&
-			es_hidden(em, rules, stream,
-					  DatumGetInt64(slot_getattr(slot, Anum_es_events_version, &isnull)),
-					  DatumGetTimestampTz(slot_getattr(slot, Anum_es_events_created_at, &isnull))))
+		if (view != NULL &&
+			es_view_hides(view,
+						  DatumGetInt64(slot_getattr(slot, Anum_es_events_version, &isnull)),
+						  DatumGetTimestampTz(slot_getattr(slot, Anum_es_events_created_at, &isnull)),
+						  em->now))
 			return false;
 	}
 	if (em->upcasting)
 	{
 		text	   *type = DatumGetTextPP(slot_getattr(slot, Anum_es_events_type, &isnull));
 		int32		version = DatumGetInt32(slot_getattr(slot, Anum_es_events_schema_version, &isnull));
-		EsUpcaster *up = es_upcaster_find(type, version);
+		int64		position = DatumGetInt64(slot_getattr(slot, Anum_es_events_position, &isnull));
+		EsUpcastStep *step = es_emitter_step(em, type, version, position);
 
-		if (up != NULL)
+		if (step != NULL)
 		{
 			MemoryContext old = MemoryContextSwitchTo(em->row_cxt);
 			Datum		values[Natts_es_events];
 			bool		nulls[Natts_es_events];
-			int64		position;
 
 			slot_getallattrs(slot);
 			memcpy(values, slot->tts_values, sizeof(values));
 			memcpy(nulls, slot->tts_isnull, sizeof(nulls));
-			position = DatumGetInt64(values[Anum_es_events_position - 1]);
-			while (up != NULL)
+			/* the slot's own values may go with a nested read: keep ours */
+			type = DatumGetTextPCopy(PointerGetDatum(type));
+			while (step != NULL)
 			{
 				CHECK_FOR_INTERRUPTS();
-				es_upcast_once(up, em->cat, position,
+				es_upcast_once(em, step, position,
 							   &values[Anum_es_events_data - 1],
 							   &values[Anum_es_events_metadata - 1],
 							   &nulls[Anum_es_events_metadata - 1]);
 				version++;
-				up = es_upcaster_find(type, version);
+				step = es_emitter_step(em, type, version, position);
 			}
 			values[Anum_es_events_schema_version - 1] = Int32GetDatum(version);
 			tuplestore_putvalues(em->store, em->desc, values, nulls);
@@ -709,54 +1068,17 @@ es_emit(EsEmitter *em, TupleTableSlot *slot)
  */
 
 /*
- * The stream's row seen by the caller's snapshot: its version, its metadata
- * (a copy, if metadata is not NULL) and whether it was erased; false if
- * there is none.
- */
-bool
-es_stream_row(const EsCatalog *cat, text *name, int64 *version, Jsonb **metadata,
-			  bool *erased)
-{
-	Relation	rel = table_open(cat->streams, AccessShareLock);
-	Relation	idx = index_open(cat->streams_name, AccessShareLock);
-	ScanKeyData key;
-	IndexScanDesc scan;
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	bool		found;
-
-	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
-						   idx->rd_indcollation[0], F_TEXTEQ, PointerGetDatum(name));
-	scan = index_beginscan(rel, idx, GetActiveSnapshot(), 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, slot);
-	if (found)
-	{
-		bool		isnull;
-
-		*version = DatumGetInt64(slot_getattr(slot, Anum_es_streams_version, &isnull));
-		if (metadata != NULL)
-			*metadata = DatumGetJsonbPCopy(slot_getattr(slot, Anum_es_streams_metadata, &isnull));
-		(void) slot_getattr(slot, Anum_es_streams_erased_at, erased);
-		*erased = !*erased;
-	}
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	index_close(idx, AccessShareLock);
-	table_close(rel, AccessShareLock);
-	return found;
-}
-
-/*
  * Scan the stream forwards from version "from" (>= 1) up to "until"
- * (inclusive; 0 for no bound), events created at or before at_time if
- * given, through the emitter.
+ * (inclusive; 0 for no bound), through the emitter.  With has_time, stop at
+ * the first event created after at_time, so that what is returned is always
+ * a prefix of the stream.
  */
 static void
 es_scan_stream(EsEmitter *em, text *stream, int64 from, int64 until,
 			   bool has_time, TimestampTz at_time)
 {
 	const EsCatalog *cat = em->cat;
-	Relation	rel = table_open(cat->events, AccessShareLock);
+	Relation	rel = es_table_open(cat->events, AccessShareLock);
 	Relation	idx = index_open(cat->events_stream_version, AccessShareLock);
 	ScanKeyData keys[3];
 	int			nkeys = 2;
@@ -771,7 +1093,7 @@ es_scan_stream(EsEmitter *em, text *stream, int64 from, int64 until,
 	if (until > 0)
 		ScanKeyEntryInitialize(&keys[nkeys++], 0, 2, BTLessEqualStrategyNumber,
 							   InvalidOid, InvalidOid, F_INT8LE, Int64GetDatum(until));
-	scan = index_beginscan(rel, idx, GetActiveSnapshot(), nkeys, 0);
+	scan = index_beginscan(rel, idx, em->snapshot, nkeys, 0);
 	index_rescan(scan, keys, nkeys, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
@@ -781,7 +1103,7 @@ es_scan_stream(EsEmitter *em, text *stream, int64 from, int64 until,
 			TimestampTz created = DatumGetTimestampTz(slot_getattr(slot, Anum_es_events_created_at, &isnull));
 
 			if (created > at_time)
-				continue;
+				break;
 		}
 		(void) es_emit(em, slot);
 	}
@@ -842,7 +1164,7 @@ es_read_stream_at(PG_FUNCTION_ARGS)
 	store = es_begin_srf(fcinfo, &desc);
 	if (has_version && at_version == 0)
 		return (Datum) 0;		/* before the first event */
-	es_emitter_init(&em, cat, store, desc);
+	es_emitter_init(&em, cat, store, desc, GetActiveSnapshot());
 	es_scan_stream(&em, stream, 1, has_version ? at_version : 0, has_time, at_time);
 	es_emitter_end(&em);
 	return (Datum) 0;
@@ -857,19 +1179,65 @@ typedef struct EsSnapshot
 } EsSnapshot;
 
 /*
- * The stream's snapshot, if one is stored and usable: its schema version at
- * least min_schema_version, at most the stream's version, and no event
- * after it hidden (it must not stand for events a read no longer returns:
- * a soft-deleted stream starts again at truncate_before).
+ * The version below which the stream's snapshots stand for events a read no
+ * longer returns: truncate_before - 1 (a snapshot at that version holds the
+ * state before the first visible event), or truncate_before itself after a
+ * soft delete (the stream starts again there).  es_save_snapshot refuses
+ * versions below it; es_usable_snapshot ignores snapshots below it.
+ */
+int64
+es_snapshot_floor(int64 truncate_before, bool deleted)
+{
+	return deleted ? truncate_before : truncate_before - 1;
+}
+
+/*
+ * The created_at of the stream's event at version, as snapshot sees it;
+ * false if there is none.
  */
 static bool
-es_usable_snapshot(const EsCatalog *cat, text *stream, int32 min_schema_version,
-				   EsSnapshot *snap)
+es_event_created_at(const EsCatalog *cat, Snapshot snapshot, text *stream,
+					int64 version, TimestampTz *created_at)
 {
-	int64		stream_version;
-	Jsonb	   *metadata;
-	bool		erased;
-	EsRules		rules;
+	Relation	rel = es_table_open(cat->events, AccessShareLock);
+	Relation	idx = index_open(cat->events_stream_version, AccessShareLock);
+	ScanKeyData keys[2];
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	IndexScanDesc scan;
+	bool		found;
+
+	ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   idx->rd_indcollation[0], F_TEXTEQ, PointerGetDatum(stream));
+	ScanKeyEntryInitialize(&keys[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
+						   InvalidOid, F_INT8EQ, Int64GetDatum(version));
+	scan = index_beginscan(rel, idx, snapshot, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	if (found)
+	{
+		bool		isnull;
+
+		*created_at = DatumGetTimestampTz(slot_getattr(slot, Anum_es_events_created_at, &isnull));
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * The stream's snapshot, if one is stored and usable, as snapshot sees
+ * them both: its schema version at least min_schema_version, at most the
+ * stream's version, and no event after it hidden (it must not stand for
+ * events a read no longer returns).  Rules hide a prefix of the stream, so
+ * the event right after it tells.
+ */
+static bool
+es_usable_snapshot(const EsCatalog *cat, Snapshot snapshot, text *stream,
+				   int32 min_schema_version, EsSnapshot *snap)
+{
+	EsStreamView view;
 	Relation	rel;
 	Relation	idx;
 	ScanKeyData key;
@@ -878,15 +1246,15 @@ es_usable_snapshot(const EsCatalog *cat, text *stream, int32 min_schema_version,
 	bool		found;
 	int64		lowest;
 
-	if (!es_stream_row(cat, stream, &stream_version, &metadata, &erased) || erased)
+	if (!es_stream_view(cat, snapshot, stream, &view, false) || view.erased)
 		return false;
 
-	rel = table_open(cat->snapshots, AccessShareLock);
+	rel = es_table_open(cat->snapshots, AccessShareLock);
 	idx = index_open(cat->snapshots_pkey, AccessShareLock);
 	slot = table_slot_create(rel, NULL);
 	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
 						   idx->rd_indcollation[0], F_TEXTEQ, PointerGetDatum(stream));
-	scan = index_beginscan(rel, idx, GetActiveSnapshot(), 1, 0);
+	scan = index_beginscan(rel, idx, snapshot, 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
 	found = index_getnext_slot(scan, ForwardScanDirection, slot);
 	if (found)
@@ -904,43 +1272,25 @@ es_usable_snapshot(const EsCatalog *cat, text *stream, int32 min_schema_version,
 	table_close(rel, AccessShareLock);
 
 	if (!found || snap->schema_version < min_schema_version ||
-		snap->version > stream_version)
+		snap->version < 1 || snap->version > view.version)
 		return false;
+	if (!view.has_rules)
+		return true;
 
-	(void) es_rules_of(metadata, &rules);
-	lowest = rules.deleted ? rules.truncate_before : rules.truncate_before - 1;
-	if (rules.max_count > 0)
-		lowest = Max(lowest, stream_version - rules.max_count);
+	lowest = es_snapshot_floor(view.rules.truncate_before, view.rules.deleted);
+	if (view.rules.max_count > 0)
+		lowest = Max(lowest, view.version - view.rules.max_count);
 	if (snap->version < lowest)
 		return false;
-	if (rules.max_age > 0 && snap->version < stream_version)
+	/* max_age: the event after it must still be returned */
+	if (view.rules.max_age > 0 && snap->version < view.version)
 	{
-		/* the event after it must still be returned */
-		TimestampTz now = GetCurrentTransactionStartTimestamp();
-		Relation	erel = table_open(cat->events, AccessShareLock);
-		Relation	eidx = index_open(cat->events_stream_version, AccessShareLock);
-		ScanKeyData keys[2];
-		TupleTableSlot *eslot = table_slot_create(erel, NULL);
-		bool		hidden = false;
+		TimestampTz created;
 
-		ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
-							   eidx->rd_indcollation[0], F_TEXTEQ, PointerGetDatum(stream));
-		ScanKeyEntryInitialize(&keys[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
-							   InvalidOid, F_INT8EQ, Int64GetDatum(snap->version + 1));
-		scan = index_beginscan(erel, eidx, GetActiveSnapshot(), 2, 0);
-		index_rescan(scan, keys, 2, NULL, 0);
-		if (index_getnext_slot(scan, ForwardScanDirection, eslot))
-		{
-			bool		isnull;
-			TimestampTz created = DatumGetTimestampTz(slot_getattr(eslot, Anum_es_events_created_at, &isnull));
-
-			hidden = es_expired(now, rules.max_age, created);
-		}
-		index_endscan(scan);
-		ExecDropSingleTupleTableSlot(eslot);
-		index_close(eidx, AccessShareLock);
-		table_close(erel, AccessShareLock);
-		if (hidden)
+		if (!es_event_created_at(cat, snapshot, stream, snap->version + 1, &created))
+			return false;		/* erased under it: nothing to stand on */
+		if (es_view_hides(&view, snap->version + 1, created,
+						  GetCurrentTransactionStartTimestamp()))
 			return false;
 	}
 	return true;
@@ -982,7 +1332,7 @@ es_load_snapshot(PG_FUNCTION_ARGS)
 	es_require_privilege(cat->streams, ACL_SELECT);
 	es_require_privilege(cat->snapshots, ACL_SELECT);
 	store = es_begin_srf(fcinfo, &desc);
-	if (es_usable_snapshot(cat, stream, min_schema_version, &snap))
+	if (es_usable_snapshot(cat, GetActiveSnapshot(), stream, min_schema_version, &snap))
 	{
 		Datum		values[4];
 		bool		nulls[4] = {false, false, false, false};
@@ -1012,6 +1362,7 @@ es_load_aggregate(PG_FUNCTION_ARGS)
 	text	   *stream = es_stream_arg(fcinfo, 0);
 	int32		min_schema_version = es_min_schema_version_arg(fcinfo, 1);
 	const EsCatalog *cat = es_catalog();
+	Snapshot	snapshot = GetActiveSnapshot();
 	Tuplestorestate *store;
 	TupleDesc	desc;
 	EsSnapshot	snap;
@@ -1022,7 +1373,7 @@ es_load_aggregate(PG_FUNCTION_ARGS)
 	es_require_privilege(cat->streams, ACL_SELECT);
 	es_require_privilege(cat->snapshots, ACL_SELECT);
 	store = es_begin_srf(fcinfo, &desc);
-	if (es_usable_snapshot(cat, stream, min_schema_version, &snap))
+	if (es_usable_snapshot(cat, snapshot, stream, min_schema_version, &snap))
 	{
 		Datum		values[Natts_es_events];
 		bool		nulls[Natts_es_events];
@@ -1043,7 +1394,7 @@ es_load_aggregate(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(store, desc, values, nulls);
 		from = snap.version + 1;
 	}
-	es_emitter_init(&em, cat, store, desc);
+	es_emitter_init(&em, cat, store, desc, snapshot);
 	es_scan_stream(&em, stream, from, 0, false, 0);
 	es_emitter_end(&em);
 	return (Datum) 0;
@@ -1215,7 +1566,7 @@ es_delete_row(Relation rel, TupleTableSlot *slot)
 static void
 es_drop_snapshot(const EsCatalog *cat, text *stream)
 {
-	Relation	rel = table_open(cat->snapshots, RowExclusiveLock);
+	Relation	rel = es_table_open(cat->snapshots, RowExclusiveLock);
 	Relation	idx = index_open(cat->snapshots_pkey, AccessShareLock);
 	ScanKeyData key;
 	IndexScanDesc scan;
@@ -1238,7 +1589,7 @@ es_drop_snapshot(const EsCatalog *cat, text *stream)
 static void
 es_metadata_changed(const EsCatalog *cat)
 {
-	CacheInvalidateRelcacheByRelid(cat->streams);
+	es_registry_touch(cat, cat->streams);
 	CommandCounterIncrement();
 }
 
@@ -1275,7 +1626,7 @@ es_set_stream_metadata(PG_FUNCTION_ARGS)
 	es_validate_metadata(metadata);
 	es_require_writer(cat, "es_set_stream_metadata()");
 
-	streams = table_open(cat->streams, RowExclusiveLock);
+	streams = es_table_open(cat->streams, RowExclusiveLock);
 	name_index = index_open(cat->streams_name, AccessShareLock);
 	for (;;)
 	{
@@ -1337,7 +1688,7 @@ es_delete_stream(PG_FUNCTION_ARGS)
 				 errmsg("expected version must not be negative")));
 	es_require_writer(cat, "es_delete_stream()");
 
-	streams = table_open(cat->streams, RowExclusiveLock);
+	streams = es_table_open(cat->streams, RowExclusiveLock);
 	name_index = index_open(cat->streams_name, AccessShareLock);
 	for (;;)
 	{
@@ -1404,13 +1755,14 @@ es_erase_stream(PG_FUNCTION_ARGS)
 	LockRelationOid(cat->snapshots, ShareRowExclusiveLock);
 
 	/* claim the stream: writers wait, then find it erased */
-	streams = table_open(cat->streams, RowExclusiveLock);
+	streams = es_table_open(cat->streams, RowExclusiveLock);
 	name_index = index_open(cat->streams_name, AccessShareLock);
 	for (;;)
 	{
 		CHECK_FOR_INTERRUPTS();
 		es_claim_existing(cat, streams, name_index, stream, &st);
-		if (es_stream_rewrite(streams, stream, &st, NULL, true))
+		/* the tombstone keeps no metadata: the user's keys go too */
+		if (es_stream_rewrite(streams, stream, &st, es_empty_object(), true))
 			break;
 	}
 	index_close(name_index, AccessShareLock);
@@ -1421,7 +1773,7 @@ es_erase_stream(PG_FUNCTION_ARGS)
 	 * so nobody adds one now.  Deleted with the table AM: no trigger fires.
 	 */
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	events = table_open(cat->events, RowExclusiveLock);
+	events = es_table_open(cat->events, RowExclusiveLock);
 	idx = index_open(cat->events_stream_version, AccessShareLock);
 	slot = table_slot_create(events, NULL);
 	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
@@ -1448,7 +1800,7 @@ es_erase_stream(PG_FUNCTION_ARGS)
 
 	/* the audit row */
 	{
-		Relation	audit = table_open(cat->erasures, RowExclusiveLock);
+		Relation	audit = es_table_open(cat->erasures, RowExclusiveLock);
 		TupleTableSlot *aslot = table_slot_create(audit, NULL);
 		EsInserter	ins;
 		Datum	   *values = aslot->tts_values;
@@ -1485,19 +1837,161 @@ es_erase_stream(PG_FUNCTION_ARGS)
 }
 
 /*
- * Statement trigger on event_store.upcasters: every backend drops its cache
- * of upcasters when the change commits.
+ * Statement trigger on event_store.upcasters, and on INSERT into
+ * event_store.streams (a restore): every backend drops its superset when
+ * the change commits (see the file header).
  */
 PG_FUNCTION_INFO_V1(es_registry_changed);
 Datum
 es_registry_changed(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	const EsCatalog *cat;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("es_registry_changed must be called as a trigger")));
-	CacheInvalidateRelcache(trigdata->tg_relation);
+	cat = es_catalog();
+	es_registry_touch(cat, RelationGetRelid(trigdata->tg_relation));
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * Row trigger BEFORE INSERT OR UPDATE on event_store.upcasters: a row is
+ * checked as es_register_upcaster checks its arguments, whoever writes it,
+ * and stored with the function's qualified signature.
+ *
+ * The signature is resolved with the writer's search_path (what it meant);
+ * the function must be an upcaster (42P13) whose owner the writer is a
+ * member of (42501).  A function that does not exist is refused (42883),
+ * except from the owner of the table: a restore may load the rows before a
+ * schema that was left out of the dump, and reads of the type then fail
+ * until the function is back.
+ */
+PG_FUNCTION_INFO_V1(es_upcasters_check);
+Datum
+es_upcasters_check(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	const EsCatalog *cat;
+	Relation	rel;
+	TupleDesc	desc;
+	HeapTuple	tuple;
+	Datum		values[Natts_es_upcasters];
+	bool		nulls[Natts_es_upcasters];
+	bool		replace[Natts_es_upcasters];
+	char	   *signature;
+	LOCAL_FCINFO(regproc_fcinfo, 1);
+	FmgrInfo	flinfo;
+	Datum		fnd;
+	Oid			fn;
+	Oid			owner;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!(TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ||
+		  TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event)))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("es_upcasters_check must be fired before INSERT or UPDATE for each row")));
+	cat = es_catalog();
+	rel = trigdata->tg_relation;
+	if (RelationGetRelid(rel) != cat->upcasters)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("es_upcasters_check only works on table \"%s.upcasters\"",
+						ES_SCHEMA_NAME)));
+	desc = RelationGetDescr(rel);
+	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
+		trigdata->tg_newtuple : trigdata->tg_trigtuple;
+	heap_deform_tuple(tuple, desc, values, nulls);
+
+	if (nulls[Anum_es_upcasters_type - 1] || nulls[Anum_es_upcasters_upcaster - 1])
+		return PointerGetDatum(tuple);	/* NOT NULL says so */
+	es_validate_type(DatumGetTextPP(values[Anum_es_upcasters_type - 1]));
+
+	signature = TextDatumGetCString(values[Anum_es_upcasters_upcaster - 1]);
+	fmgr_info(F_TO_REGPROCEDURE, &flinfo);
+	InitFunctionCallInfoData(*regproc_fcinfo, &flinfo, 1, InvalidOid, NULL, NULL);
+	regproc_fcinfo->args[0].value = CStringGetTextDatum(signature);
+	regproc_fcinfo->args[0].isnull = false;
+	fnd = FunctionCallInvoke(regproc_fcinfo);
+	fn = regproc_fcinfo->isnull ? InvalidOid : DatumGetObjectId(fnd);
+	if (OidIsValid(fn))
+		LockDatabaseObject(ProcedureRelationId, fn, 0, AccessShareLock);
+	if (!OidIsValid(fn) || es_upcaster_shape(cat, fn, &owner) < 0)
+	{
+		if (has_privs_of_role(GetUserId(), rel->rd_rel->relowner))
+			return PointerGetDatum(tuple);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("function %s does not exist", signature)));
+	}
+	es_check_upcaster(cat, fn);
+
+	memset(replace, false, sizeof(replace));
+	values[Anum_es_upcasters_upcaster - 1] =
+		CStringGetTextDatum(format_procedure_qualified(fn));
+	replace[Anum_es_upcasters_upcaster - 1] = true;
+	return PointerGetDatum(heap_modify_tuple(tuple, desc, values, nulls, replace));
+}
+
+/*
+ * _es_check_stream_name(stream text), _es_check_type(type text): the rules
+ * of stream names and event types, for the SQL functions.
+ */
+PG_FUNCTION_INFO_V1(es_check_stream_name_sql);
+Datum
+es_check_stream_name_sql(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("stream name must not be null")));
+	es_validate_stream_name(PG_GETARG_TEXT_PP(0));
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(es_check_type_sql);
+Datum
+es_check_type_sql(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("event type must not be null")));
+	es_validate_type(PG_GETARG_TEXT_PP(0));
+	PG_RETURN_VOID();
+}
+
+/*
+ * _es_check_upcaster(upcaster regprocedure): es_check_upcaster for
+ * es_register_upcaster.
+ */
+PG_FUNCTION_INFO_V1(es_check_upcaster_sql);
+Datum
+es_check_upcaster_sql(PG_FUNCTION_ARGS)
+{
+	Oid			fn;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("upcaster must not be null")));
+	fn = PG_GETARG_OID(0);
+	LockDatabaseObject(ProcedureRelationId, fn, 0, AccessShareLock);
+	es_check_upcaster(es_catalog(), fn);
+	PG_RETURN_VOID();
+}
+
+/*
+ * _es_snapshot_floor(truncate_before bigint, deleted boolean) returns bigint
+ */
+PG_FUNCTION_INFO_V1(es_snapshot_floor_sql);
+Datum
+es_snapshot_floor_sql(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(es_snapshot_floor(PG_GETARG_INT64(0), PG_GETARG_BOOL(1)));
 }

@@ -150,7 +150,7 @@ es_notifier_step(EsDatabase *db, bool *gone, bool *woken)
 		int64		head = 0;
 
 		PushActiveSnapshot(GetTransactionSnapshot());
-		rel = table_open(cat->events, AccessShareLock);
+		rel = es_table_open(cat->events, AccessShareLock);
 		idx = index_open(cat->events_pkey, AccessShareLock);
 		slot = table_slot_create(rel, NULL);
 

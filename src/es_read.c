@@ -257,7 +257,7 @@ es_read_stream(PG_FUNCTION_ARGS)
 
 	store = es_begin_srf(fcinfo, &desc);
 
-	rel = table_open(cat->events, AccessShareLock);
+	rel = es_table_open(cat->events, AccessShareLock);
 	es_check_event_desc(desc, rel);
 	idx = index_open(cat->events_stream_version, AccessShareLock);
 
@@ -272,7 +272,7 @@ es_read_stream(PG_FUNCTION_ARGS)
 							   Int64GetDatum(from));
 	dir = backwards ? BackwardScanDirection : ForwardScanDirection;
 
-	es_emitter_init(&em, cat, store, desc);
+	es_emitter_init(&em, cat, store, desc, GetActiveSnapshot());
 	slot = table_slot_create(rel, NULL);
 	scan = index_beginscan(rel, idx, GetActiveSnapshot(), has_from ? 2 : 1, 0);
 	index_rescan(scan, keys, has_from ? 2 : 1, NULL, 0);
@@ -301,8 +301,7 @@ es_stream_version(PG_FUNCTION_ARGS)
 {
 	text	   *stream;
 	const EsCatalog *cat;
-	int64		version;
-	bool		erased;
+	EsStreamView view;
 
 	es_require_preload();
 	if (PG_ARGISNULL(0))
@@ -314,9 +313,8 @@ es_stream_version(PG_FUNCTION_ARGS)
 
 	cat = es_catalog();
 	es_require_privilege(cat->streams, ACL_SELECT);
-	if (!es_stream_row(cat, stream, &version, NULL, &erased))
-		version = 0;
-	PG_RETURN_INT64(version);
+	(void) es_stream_view(cat, GetActiveSnapshot(), stream, &view, false);
+	PG_RETURN_INT64(view.version);
 }
 
 /*
@@ -326,7 +324,7 @@ es_stream_version(PG_FUNCTION_ARGS)
 int64
 es_newest_position(const EsCatalog *cat, Snapshot snapshot, int64 below)
 {
-	Relation	rel = table_open(cat->events, AccessShareLock);
+	Relation	rel = es_table_open(cat->events, AccessShareLock);
 	Relation	idx = index_open(cat->events_pkey, AccessShareLock);
 	IndexScanDesc scan;
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
@@ -375,5 +373,22 @@ es_head_position(PG_FUNCTION_ARGS)
 	const EsCatalog *cat = es_catalog();
 
 	es_require_privilege(cat->events, ACL_SELECT);
+	PG_RETURN_INT64(es_readable_head(cat));
+}
+
+/*
+ * _es_head_if_known() returns bigint: es_head_position(), or NULL where the
+ * head cannot be told (a standby, a subscription's target): for the
+ * monitoring view es_consumers, which must work everywhere.
+ */
+PG_FUNCTION_INFO_V1(es_head_if_known);
+Datum
+es_head_if_known(PG_FUNCTION_ARGS)
+{
+	const EsCatalog *cat = es_catalog();
+
+	es_require_privilege(cat->events, ACL_SELECT);
+	if (!es_head_known(cat))
+		PG_RETURN_NULL();
 	PG_RETURN_INT64(es_readable_head(cat));
 }

@@ -425,7 +425,7 @@ es_read_erased_floor(const EsCatalog *cat)
 	TableScanDesc scan;
 	TupleTableSlot *slot;
 
-	rel = table_open(cat->erasures, AccessShareLock);
+	rel = es_table_open(cat->erasures, AccessShareLock);
 	slot = table_slot_create(rel, NULL);
 	scan = table_beginscan(rel, snapshot, 0, NULL);
 	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
@@ -453,6 +453,16 @@ es_events_subscribed(const EsCatalog *cat)
 
 	ReleaseSysCacheList(list);
 	return result;
+}
+
+/*
+ * Can this database tell its feed head?  Not during recovery (a standby),
+ * nor as the target of a logical replication subscription.
+ */
+bool
+es_head_known(const EsCatalog *cat)
+{
+	return !RecoveryInProgress() && !es_events_subscribed(cat);
 }
 
 /*

@@ -72,6 +72,7 @@ typedef struct EsHeldStream
 	uint64		hash;			/* hash key: hash of the name */
 	text	   *name;
 	ItemPointerData tid;
+	SubTransactionId subid;		/* the subtransaction that wrote it there */
 } EsHeldStream;
 
 static MemoryContext es_held_context = NULL;
@@ -124,6 +125,41 @@ es_held_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			es_held_forget(false);
+			break;
+		default:
+			break;
+	}
+}
+
+static void es_held_forget_one(EsHeldStream *held);
+
+/*
+ * A subtransaction that rolls back takes its row versions with it: forget
+ * where it wrote (a later write looks the row up through the index); one
+ * that commits hands them to its parent.
+ */
+static void
+es_held_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						 SubTransactionId parentSubid, void *arg)
+{
+	HASH_SEQ_STATUS seq;
+	EsHeldStream *held;
+
+	if (es_held == NULL)
+		return;
+	switch (event)
+	{
+		case SUBXACT_EVENT_ABORT_SUB:
+			hash_seq_init(&seq, es_held);
+			while ((held = hash_seq_search(&seq)) != NULL)
+				if (held->subid >= mySubid)
+					es_held_forget_one(held);
+			break;
+		case SUBXACT_EVENT_COMMIT_SUB:
+			hash_seq_init(&seq, es_held);
+			while ((held = hash_seq_search(&seq)) != NULL)
+				if (held->subid == mySubid)
+					held->subid = parentSubid;
 			break;
 		default:
 			break;
@@ -195,6 +231,8 @@ es_held_fetch(Relation streams, text *name, EsStream *stream)
 													RelationGetDescr(streams), &isnull));
 			stream->version = DatumGetInt64(heap_getattr(tuple, Anum_es_streams_version,
 														 RelationGetDescr(streams), &isnull));
+			stream->last_created = DatumGetTimestampTz(heap_getattr(tuple, Anum_es_streams_updated_at,
+																	RelationGetDescr(streams), &isnull));
 			ok = true;
 		}
 	}
@@ -222,6 +260,7 @@ es_held_remember(Relation streams, text *name, EsStream *stream)
 		if (!es_held_callbacks)
 		{
 			RegisterXactCallback(es_held_xact_callback, NULL);
+			RegisterSubXactCallback(es_held_subxact_callback, NULL);
 			es_held_callbacks = true;
 		}
 		es_held_context = AllocSetContextCreate(TopTransactionContext,
@@ -247,6 +286,7 @@ es_held_remember(Relation streams, text *name, EsStream *stream)
 		MemoryContextSwitchTo(old);
 	}
 	held->tid = stream->tid;
+	held->subid = GetCurrentSubTransactionId();
 }
 
 void
@@ -417,6 +457,8 @@ es_stream_fetch(Relation streams, Relation name_index, text *name,
 												desc, &isnull));
 		stream->version = DatumGetInt64(heap_getattr(tuple, Anum_es_streams_version,
 													 desc, &isnull));
+		stream->last_created = DatumGetTimestampTz(heap_getattr(tuple, Anum_es_streams_updated_at,
+																desc, &isnull));
 		break;
 	}
 	index_endscan(scan);
@@ -525,6 +567,7 @@ es_stream_create(const EsCatalog *cat, Relation streams, Relation name_index,
 			stream->exists = true;
 			stream->id = DatumGetInt64(values[Anum_es_streams_id - 1]);
 			stream->version = version;
+			stream->last_created = now;
 			stream->tuple = tuple;
 			stream->tid = tuple->t_self;
 			stream->wait_xid = InvalidTransactionId;
@@ -540,6 +583,22 @@ es_stream_create(const EsCatalog *cat, Relation streams, Relation name_index,
 		CommandCounterIncrement();
 	}
 	return created;
+}
+
+/*
+ * The created_at of the next events of the stream, and the updated_at of its
+ * row after the append: the start of this transaction, or the created_at of
+ * the stream's last append if that is later (a transaction that began
+ * earlier than the one it waited for).  So created_at never decreases within
+ * a stream: "the events created at or before t" is always a prefix of it.
+ */
+TimestampTz
+es_stream_next_created(const EsStream *stream)
+{
+	TimestampTz start = GetCurrentTransactionStartTimestamp();
+
+	return (stream->exists && stream->last_created > start) ?
+		stream->last_created : start;
 }
 
 /*
@@ -568,7 +627,7 @@ es_stream_update(Relation streams, text *name, EsStream *stream, int64 new_versi
 		values[Anum_es_streams_version - 1] = Int64GetDatum(new_version);
 		replace[Anum_es_streams_version - 1] = true;
 		values[Anum_es_streams_updated_at - 1] =
-			TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+			TimestampTzGetDatum(es_stream_next_created(stream));
 		replace[Anum_es_streams_updated_at - 1] = true;
 	}
 	return es_stream_write(streams, name, stream, values, nulls, replace,
@@ -676,6 +735,8 @@ es_stream_write(Relation streams, text *name, EsStream *stream,
 	if (index_it)
 		es_stream_index(streams, tuple, only_summarizing);
 
+	if (replace[Anum_es_streams_updated_at - 1])
+		stream->last_created = DatumGetTimestampTz(values[Anum_es_streams_updated_at - 1]);
 	stream->version = new_version;
 	stream->tid = tuple->t_self;
 	stream->tuple = tuple;

@@ -49,7 +49,7 @@
 int64
 es_max_stored_version(const EsCatalog *cat, text *stream)
 {
-	Relation	rel = table_open(cat->events, AccessShareLock);
+	Relation	rel = es_table_open(cat->events, AccessShareLock);
 	Relation	idx = index_open(cat->events_stream_version, AccessShareLock);
 	ScanKeyData key;
 	IndexScanDesc scan;
@@ -121,12 +121,27 @@ es_trigger_data(FunctionCallInfo fcinfo, TriggerEvent when, TriggerEvent level,
  * whether this transaction inserted events by plain INSERT at all: then the
  * streams rows may lag behind the stored events until the end of the
  * statement, and es_append counts from the stored events too.  Both are
- * forgotten at the end of the transaction.
+ * forgotten at the end of the transaction; the streams created in a
+ * subtransaction that rolls back are forgotten with it.
  */
-static List *es_created_streams = NIL;
+typedef struct EsCreatedStream
+{
+	text	   *name;
+	ItemPointerData tid;		/* the row version the trigger inserted */
+	SubTransactionId subid;
+} EsCreatedStream;
+
+static List *es_created_streams = NIL;	/* in TopTransactionContext */
 static bool es_plain_inserts = false;
 static bool es_trigger_callback_registered = false;
 
+/*
+ * Drop the row the trigger created for a stream that got no event, if it is
+ * still exactly that row: the version it inserted (not rewritten since, as
+ * es_erase_stream or es_set_stream_metadata would), not locked (a foreign
+ * key check of a row referencing it, e.g. a snapshot, locks it), at version
+ * 0 with no stored event.  Anything else keeps it, an empty stream.
+ */
 static void
 es_drop_empty_streams(void)
 {
@@ -137,20 +152,22 @@ es_drop_empty_streams(void)
 
 	if (cat == NULL)
 		return;					/* the extension was dropped meanwhile */
-	streams = table_open(cat->streams, RowExclusiveLock);
+	streams = es_table_open(cat->streams, RowExclusiveLock);
 	name_index = index_open(cat->streams_name, AccessShareLock);
 	foreach(lc, es_created_streams)
 	{
-		text	   *stream = (text *) lfirst(lc);
+		EsCreatedStream *created = (EsCreatedStream *) lfirst(lc);
 		EsStream	st;
 
-		/* a row rolled back with its subtransaction is simply not found */
-		es_stream_fetch(streams, name_index, stream, &st);
+		es_stream_fetch(streams, name_index, created->name, &st);
 		if (es_stream_is_ours(&st) && st.version == 0 &&
-			es_max_stored_version(cat, stream) == 0)
+			ItemPointerEquals(&st.tid, &created->tid) &&
+			(st.tuple->t_data->t_infomask & HEAP_XMAX_INVALID ||
+			 !TransactionIdIsValid(HeapTupleHeaderGetRawXmax(st.tuple->t_data))) &&
+			es_max_stored_version(cat, created->name) == 0)
 		{
 			simple_heap_delete(streams, &st.tid);
-			es_held_drop(stream);
+			es_held_drop(created->name);
 			CommandCounterIncrement();
 		}
 	}
@@ -181,6 +198,41 @@ es_trigger_xact_callback(XactEvent event, void *arg)
 	}
 }
 
+static void
+es_trigger_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+							SubTransactionId parentSubid, void *arg)
+{
+	ListCell   *lc;
+
+	switch (event)
+	{
+		case SUBXACT_EVENT_ABORT_SUB:
+			foreach(lc, es_created_streams)
+			{
+				EsCreatedStream *created = (EsCreatedStream *) lfirst(lc);
+
+				if (created->subid >= mySubid)
+				{
+					es_created_streams = foreach_delete_current(es_created_streams, lc);
+					pfree(created->name);
+					pfree(created);
+				}
+			}
+			break;
+		case SUBXACT_EVENT_COMMIT_SUB:
+			foreach(lc, es_created_streams)
+			{
+				EsCreatedStream *created = (EsCreatedStream *) lfirst(lc);
+
+				if (created->subid == mySubid)
+					created->subid = parentSubid;
+			}
+			break;
+		default:
+			break;
+	}
+}
+
 bool
 es_plain_inserts_in_xact(void)
 {
@@ -193,9 +245,9 @@ es_plain_inserts_in_xact(void)
  * this transaction wrote it already.
  */
 static void
-es_claim_stream(const EsCatalog *cat, text *stream)
+es_claim_stream(const EsCatalog *cat, text *stream, EsStream *claimed)
 {
-	Relation	streams = table_open(cat->streams, RowExclusiveLock);
+	Relation	streams = es_table_open(cat->streams, RowExclusiveLock);
 	Relation	name_index = index_open(cat->streams_name, AccessShareLock);
 	EsStream	st;
 
@@ -215,13 +267,17 @@ es_claim_stream(const EsCatalog *cat, text *stream)
 		else if (es_stream_create(cat, streams, name_index, stream, &st, 0))
 		{
 			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+			EsCreatedStream *created = palloc(sizeof(EsCreatedStream));
 
-			es_created_streams = lappend(es_created_streams,
-										 DatumGetTextPCopy(PointerGetDatum(stream)));
+			created->name = DatumGetTextPCopy(PointerGetDatum(stream));
+			created->tid = st.tid;
+			created->subid = GetCurrentSubTransactionId();
+			es_created_streams = lappend(es_created_streams, created);
 			MemoryContextSwitchTo(old);
 			break;
 		}
 	}
+	*claimed = st;
 	index_close(name_index, AccessShareLock);
 	table_close(streams, RowExclusiveLock);
 }
@@ -244,8 +300,10 @@ es_events_before_insert(PG_FUNCTION_ARGS)
 	int64		current;
 	int64		version;
 	int64		position;
+	EsStream	claimed;
 
 	cat = es_catalog();
+	memset(replace, false, sizeof(replace));
 
 	desc = RelationGetDescr(trigdata->tg_relation);
 	tuple = trigdata->tg_trigtuple;
@@ -295,10 +353,11 @@ es_events_before_insert(PG_FUNCTION_ARGS)
 	if (!es_trigger_callback_registered)
 	{
 		RegisterXactCallback(es_trigger_xact_callback, NULL);
+		RegisterSubXactCallback(es_trigger_subxact_callback, NULL);
 		es_trigger_callback_registered = true;
 	}
 	es_plain_inserts = true;
-	es_claim_stream(cat, stream);
+	es_claim_stream(cat, stream, &claimed);
 	current = es_max_stored_version(cat, stream);
 
 	if (nulls[Anum_es_events_version - 1])
@@ -312,13 +371,21 @@ es_events_before_insert(PG_FUNCTION_ARGS)
 
 	/*
 	 * created_at is the start of the appending transaction (the column's
-	 * default); only the owner (a restore) may give another time, or the
-	 * log could claim an event happened when it did not.
+	 * default), or the created_at of the stream's last append if that is
+	 * later, as for es_append; only the owner (a restore) may give another
+	 * time, or the log could claim an event happened when it did not.
 	 */
-	if (!nulls[Anum_es_events_created_at - 1] &&
-		DatumGetTimestampTz(values[Anum_es_events_created_at - 1]) !=
-		GetCurrentTransactionStartTimestamp() &&
-		!has_privs_of_role(GetUserId(), trigdata->tg_relation->rd_rel->relowner))
+	if (nulls[Anum_es_events_created_at - 1])
+		;						/* the NOT NULL constraint says so */
+	else if (DatumGetTimestampTz(values[Anum_es_events_created_at - 1]) ==
+			 GetCurrentTransactionStartTimestamp())
+	{
+		/* never before the stream's last append, as with es_append */
+		values[Anum_es_events_created_at - 1] =
+			TimestampTzGetDatum(es_stream_next_created(&claimed));
+		replace[Anum_es_events_created_at - 1] = true;
+	}
+	else if (!has_privs_of_role(GetUserId(), trigdata->tg_relation->rd_rel->relowner))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("only the owner of \"%s.events\" may give created_at",
@@ -344,7 +411,6 @@ es_events_before_insert(PG_FUNCTION_ARGS)
 		es_claim_position(cat, position);
 	}
 
-	memset(replace, false, sizeof(replace));
 	values[Anum_es_events_version - 1] = Int64GetDatum(version);
 	nulls[Anum_es_events_version - 1] = false;
 	replace[Anum_es_events_version - 1] = true;
@@ -407,7 +473,7 @@ es_events_after_statement(PG_FUNCTION_ARGS)
 	if (inserted == NULL || tuplestore_tuple_count(inserted) == 0)
 		return PointerGetDatum(NULL);
 
-	streams = table_open(cat->streams, RowExclusiveLock);
+	streams = es_table_open(cat->streams, RowExclusiveLock);
 	name_index = index_open(cat->streams_name, AccessShareLock);
 
 	if (inserted != NULL && tuplestore_tuple_count(inserted) > 0)

@@ -24,6 +24,7 @@
 #include "fmgr.h"
 #include "nodes/parsenodes.h"
 #include "storage/itemptr.h"
+#include "storage/lockdefs.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 #include "utils/relcache.h"
@@ -145,15 +146,18 @@ typedef struct EsCatalog
 	Oid			snapshots;
 	Oid			snapshots_pkey;		/* (stream) */
 	Oid			upcasters;
+	Oid			upcasters_pkey;	/* (type, from_schema_version) */
 	Oid			erasures;
 	Oid			erasures_pkey;		/* (stream) */
 	Oid			event_type;			/* composite es_event */
 	Oid			upcast_type;		/* composite es_upcast */
+	Oid			registry;		/* relation of type _es_registry: the barrier */
 } EsCatalog;
 
 extern const EsCatalog *es_catalog(void);
 extern const EsCatalog *es_catalog_if_installed(void);
 extern void es_require_privilege(Oid relid, AclMode mode);
+extern Relation es_table_open(Oid relid, LOCKMODE lockmode);
 
 /* es_shmem.c: the position register */
 extern void es_shmem_init_hooks(void);
@@ -186,6 +190,7 @@ typedef struct EsStream
 	bool		exists;
 	int64		id;
 	int64		version;
+	TimestampTz last_created;	/* updated_at: created_at of its last append */
 	ItemPointerData tid;
 	HeapTuple	tuple;			/* copy of the current row, if exists */
 	TransactionId wait_xid;		/* an open transaction writing the row */
@@ -201,6 +206,7 @@ extern void es_stream_fetch(Relation streams, Relation name_index, text *name,
 extern void es_stream_fetch_settled(Relation streams, Relation name_index,
 									text *name, EsStream *stream);
 extern bool es_stream_is_ours(EsStream *stream);
+extern TimestampTz es_stream_next_created(const EsStream *stream);
 extern bool es_stream_create(const EsCatalog *cat, Relation streams,
 							 Relation name_index, text *name, EsStream *stream,
 							 int64 version);
@@ -209,8 +215,6 @@ extern bool es_stream_update(Relation streams, text *name, EsStream *stream,
 extern bool es_stream_rewrite(Relation streams, text *name, EsStream *stream,
 							  Jsonb *metadata, bool erase);
 extern bool es_stream_erased(Relation streams, EsStream *stream);
-extern bool es_stream_row(const EsCatalog *cat, text *name, int64 *version,
-						  Jsonb **metadata, bool *erased);
 extern void es_refuse_erased(text *name);
 extern void es_held_drop(text *name);
 extern void es_raise_wrong_version(text *name, int64 expected, int64 actual);
@@ -223,6 +227,7 @@ extern int64 es_max_stored_version(const EsCatalog *cat, text *stream);
 
 /* es_read.c */
 extern int64 es_readable_head(const EsCatalog *cat);
+extern bool es_head_known(const EsCatalog *cat);
 extern int64 es_newest_position(const EsCatalog *cat, Snapshot snapshot, int64 below);
 extern Tuplestorestate *es_begin_srf(FunctionCallInfo fcinfo, TupleDesc *desc);
 extern void es_check_event_desc(TupleDesc result, Relation rel);
@@ -231,25 +236,58 @@ extern void es_check_event_desc(TupleDesc result, Relation rel);
  * es_lifecycle.c: what every read path returns.  An emitter puts the rows of
  * one read into its tuplestore, leaving out the events that the stream's
  * metadata hides (truncate_before, max_count, max_age) and upcasting the
- * others to the newest schema version of their type.
+ * others to the newest schema version of their type, all as the read's
+ * snapshot sees them.
  */
+typedef struct EsRules
+{
+	int64		truncate_before;	/* 0: none */
+	int64		max_count;		/* 0: none */
+	int64		max_age;		/* seconds; 0: none */
+	bool		deleted;		/* soft deleted once (deleted_at) */
+} EsRules;
+
+/* a stream's row, as one snapshot sees it */
+typedef struct EsStreamView
+{
+	bool		exists;
+	int64		version;
+	bool		erased;
+	TimestampTz last_created;	/* created_at of its last append */
+	bool		has_rules;
+	EsRules		rules;
+	Jsonb	   *metadata;		/* a copy, if asked for */
+} EsStreamView;
+
 typedef struct EsEmitter
 {
 	const EsCatalog *cat;
 	Tuplestorestate *store;
 	TupleDesc	desc;
-	bool		rules;			/* some stream has rules */
-	bool		upcasting;		/* some type has upcasters */
+	Snapshot	snapshot;		/* the read's */
+	bool		rules;			/* some stream may have rules */
+	bool		upcasting;		/* some type may have upcasters */
 	TimestampTz now;
-	struct HTAB *versions;		/* live versions of max_count streams */
+	struct HTAB *views;			/* streams with rules, as the snapshot sees them */
+	struct HTAB *steps;			/* upcasters, as the snapshot sees them */
+	int			guc_nest;		/* the upcasters' search_path; 0: not set */
 	MemoryContext cxt;			/* per-read memory */
 	MemoryContext row_cxt;		/* per-row memory of upcasting */
 } EsEmitter;
 
 extern void es_emitter_init(EsEmitter *em, const EsCatalog *cat,
-							Tuplestorestate *store, TupleDesc desc);
+							Tuplestorestate *store, TupleDesc desc,
+							Snapshot snapshot);
 extern bool es_emit(EsEmitter *em, TupleTableSlot *slot);
 extern void es_emitter_end(EsEmitter *em);
+extern bool es_stream_view(const EsCatalog *cat, Snapshot snapshot, text *name,
+						   EsStreamView *view, bool want_metadata);
+extern bool es_view_hides(const EsStreamView *view, int64 version,
+						  TimestampTz created_at, TimestampTz now);
+extern int64 es_snapshot_floor(int64 truncate_before, bool deleted);
+extern int	es_upcaster_shape(const EsCatalog *cat, Oid fn, Oid *owner);
+extern void es_check_upcaster(const EsCatalog *cat, Oid fn);
+extern void es_registry_touch(const EsCatalog *cat, Oid relid);
 
 /* es_append.c */
 typedef struct EsNewEvent
