@@ -59,6 +59,23 @@ es_tempdir() {
   echo "$d"
 }
 
+# What every test cluster logs: the SQLSTATE of each message, so that the
+# suite can look for XX000 (see es_check_logs).
+es_log_settings() {
+  echo "log_line_prefix = '%m [%p] %e '"
+}
+
+# es_check_logs FILE...: a server must never crash (a process terminated by
+# a signal other than the SIGKILL the crash tests send), PANIC, or fail an
+# internal check (SQLSTATE XX000) whatever a test does.  Prints the lines.
+es_check_logs() {
+  local bad
+  bad=$(grep -HE 'terminated by signal ([0-8]|1[0-9]|[2-9][0-9])\b|PANIC|XX000 (ERROR|FATAL|PANIC):|was terminated by exception' "$@" 2>/dev/null || true)
+  [ -z "$bad" ] && return 0
+  printf '%s\n' "$bad" | head -n 50 >&2
+  return 1
+}
+
 # es_cluster_start DIR PORT: initdb in DIR/data, socket in DIR/sock.
 es_cluster_start() {
   local dir=$1 port=$2
@@ -73,6 +90,7 @@ max_prepared_transactions = 10
 max_worker_processes = 16
 fsync = on
 log_min_messages = warning
+$(es_log_settings)
 CONF
   es_log "starting a throwaway cluster in $dir (port $port)"
   es_as_pg pg_ctl -D "$dir/data" -l "$dir/server.log" -w start >/dev/null

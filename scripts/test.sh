@@ -125,10 +125,11 @@ run_tap() {
   local f name files
   files=${ES_TAP_TESTS:-$(cd "$work/src" && ls test/t/*.pl 2>/dev/null || true)}
   es_log "TAP: $files"
+  es_log_settings > "$work/out/tap.conf"
   for f in $files; do
     name=$(basename "$f" .pl)
     if es_as_pg env TESTDIR="$work/out/tap-$name" PG_REGRESS="$pgxs/src/test/regress/pg_regress" \
-         PGHOST= PGPORT= \
+         PGHOST= PGPORT= TEMP_CONFIG="$work/out/tap.conf" \
          bash -c "mkdir -p '$work/out/tap-$name' && cd '$work/src' && \
                   prove -v -I '$pgxs/src/test/perl' -I test/t '$f'" \
          > "$work/out/tap-$name.log" 2>&1; then
@@ -147,6 +148,15 @@ run_tap() {
 for suite in $suites; do
   "run_$suite"
 done
+
+# Whatever the suites did, no server crashed, PANICked or failed an internal
+# check: the test cluster's log and every TAP cluster's.
+es_log "server logs: no crash, no PANIC, no XX000"
+if es_check_logs "$work/server.log" "$work"/out/tap-*/tmp_check/log/*.log; then
+  record logs/no-crash-panic-xx000 ok
+else
+  record logs/no-crash-panic-xx000 failed
+fi
 
 # stop the cluster before the summary, which must be the last line
 trap - EXIT
