@@ -11,8 +11,8 @@ SELECT has_schema('event_store');
 SELECT results_eq(
     $$ SELECT extversion COLLATE "default", extnamespace::regnamespace::text, extrelocatable
          FROM pg_extension WHERE extname = 'event_store' $$,
-    $$ VALUES ('0.1.0', 'event_store', false) $$,
-    'event_store 0.1.0 is installed in schema event_store and is not relocatable');
+    $$ VALUES ('0.2.0', 'event_store', false) $$,
+    'event_store 0.2.0 is installed in schema event_store and is not relocatable');
 SELECT results_eq(
     $$ SELECT pg_describe_object(classid, objid, 0)
          FROM pg_depend
@@ -22,11 +22,17 @@ SELECT results_eq(
         ORDER BY 1 $$,
     $$ VALUES ('function event_store._es_check_consumer(text)'),
               ('function event_store._es_check_position(bigint)'),
+              ('function event_store._es_check_stream_name(text)'),
+              ('function event_store._es_check_type(text)'),
+              ('function event_store._es_check_upcaster(regprocedure)'),
               ('function event_store._es_events_after_statement()'),
               ('function event_store._es_events_before_insert()'),
+              ('function event_store._es_head_if_known()'),
               ('function event_store._es_install()'),
               ('function event_store._es_refuse_change()'),
               ('function event_store._es_registry_changed()'),
+              ('function event_store._es_snapshot_floor(bigint,boolean)'),
+              ('function event_store._es_upcasters_check()'),
               ('function event_store.es_append(text,bigint,jsonb)'),
               ('function event_store.es_append(text,bigint,text,jsonb,jsonb,uuid,integer)'),
               ('function event_store.es_category(text)'),
@@ -56,6 +62,7 @@ SELECT results_eq(
               ('table event_store.snapshots'),
               ('table event_store.streams'),
               ('table event_store.upcasters'),
+              ('type event_store._es_registry'),
               ('type event_store.es_append_result'),
               ('type event_store.es_event'),
               ('type event_store.es_upcast'),
@@ -84,7 +91,7 @@ SELECT columns_are('event_store', 'erasures', ARRAY[
     'stream', 'erased_at', 'erased_by', 'session_user_name', 'events_erased', 'last_version',
     'reason', 'last_position']);
 SELECT columns_are('event_store', 'es_consumers', ARRAY[
-    'consumer', 'position', 'head', 'lag_positions', 'lag_events', 'updated_at']);
+    'consumer', 'position', 'head', 'lag_positions', 'lag_seconds', 'updated_at']);
 
 -- The column order is what the C code reads (Anum_es_events_*, Anum_es_streams_*,
 -- Anum_es_snapshots_*, Anum_es_upcasters_*, Anum_es_erasures_*).
@@ -184,7 +191,7 @@ SELECT results_eq(
               (2, 'position', 'bigint', ''),
               (3, 'head', 'bigint', ''),
               (4, 'lag_positions', 'bigint', ''),
-              (5, 'lag_events', 'bigint', ''),
+              (5, 'lag_seconds', 'double precision', ''),
               (6, 'updated_at', 'timestamp with time zone', '') $$,
     'es_consumers: columns in order, with types');
 
@@ -229,7 +236,7 @@ SELECT col_type_is('event_store', 'es_consumers', 'consumer', 'text', 'es_consum
 SELECT col_type_is('event_store', 'es_consumers', 'position', 'bigint', 'es_consumers.position is bigint');
 SELECT col_type_is('event_store', 'es_consumers', 'head', 'bigint', 'es_consumers.head is bigint');
 SELECT col_type_is('event_store', 'es_consumers', 'lag_positions', 'bigint', 'es_consumers.lag_positions is bigint');
-SELECT col_type_is('event_store', 'es_consumers', 'lag_events', 'bigint', 'es_consumers.lag_events is bigint');
+SELECT col_type_is('event_store', 'es_consumers', 'lag_seconds', 'double precision', 'es_consumers.lag_seconds is double precision');
 SELECT col_type_is('event_store', 'es_consumers', 'updated_at', 'timestamp with time zone', 'es_consumers.updated_at is timestamp with time zone');
 
 SELECT col_is_null('event_store', 'events', 'metadata', 'events.metadata is nullable');
@@ -513,10 +520,10 @@ SELECT results_eq(
 
 SELECT triggers_are('event_store', 'events',
                     ARRAY['events_number', 'events_count', 'events_immutable']);
-SELECT triggers_are('event_store', 'streams', ARRAY['streams_maintained']);
+SELECT triggers_are('event_store', 'streams', ARRAY['streams_maintained', 'streams_inserted']);
 SELECT triggers_are('event_store', 'checkpoints', ARRAY[]::name[]);
 SELECT triggers_are('event_store', 'snapshots', ARRAY[]::name[]);
-SELECT triggers_are('event_store', 'upcasters', ARRAY['upcasters_changed']);
+SELECT triggers_are('event_store', 'upcasters', ARRAY['upcasters_changed', 'upcasters_check']);
 SELECT triggers_are('event_store', 'erasures', ARRAY['erasures_immutable']);
 SELECT trigger_is('event_store', 'events', 'events_number',
                   'event_store', '_es_events_before_insert');
@@ -540,8 +547,10 @@ SELECT results_eq(
               ('events_count', 'CREATE TRIGGER events_count AFTER INSERT ON event_store.events REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_events_after_statement()'),
               ('events_immutable', 'CREATE TRIGGER events_immutable BEFORE DELETE OR UPDATE OR TRUNCATE ON event_store.events FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_refuse_change()'),
               ('events_number', 'CREATE TRIGGER events_number BEFORE INSERT ON event_store.events FOR EACH ROW EXECUTE FUNCTION event_store._es_events_before_insert()'),
+              ('streams_inserted', 'CREATE TRIGGER streams_inserted AFTER INSERT ON event_store.streams FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_registry_changed()'),
               ('streams_maintained', 'CREATE TRIGGER streams_maintained BEFORE DELETE OR UPDATE OR TRUNCATE ON event_store.streams FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_refuse_change()'),
-              ('upcasters_changed', 'CREATE TRIGGER upcasters_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON event_store.upcasters FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_registry_changed()') $$,
+              ('upcasters_changed', 'CREATE TRIGGER upcasters_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON event_store.upcasters FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_registry_changed()'),
+              ('upcasters_check', 'CREATE TRIGGER upcasters_check BEFORE INSERT OR UPDATE ON event_store.upcasters FOR EACH ROW EXECUTE FUNCTION event_store._es_upcasters_check()') $$,
     'trigger timing, events and level (every trigger of the schema)');
 SELECT results_eq(
     $$ SELECT tgname::text COLLATE "default", tgenabled::text
@@ -550,12 +559,13 @@ SELECT results_eq(
           AND NOT tgisinternal
         ORDER BY 1 $$,
     $$ VALUES ('erasures_immutable', 'A'), ('events_count', 'O'), ('events_immutable', 'A'),
-              ('events_number', 'O'), ('streams_maintained', 'A'), ('upcasters_changed', 'A') $$,
-    'the immutability triggers and the upcaster cache invalidation are ENABLE ALWAYS (fire under session_replication_role = replica)');
+              ('events_number', 'O'), ('streams_inserted', 'A'), ('streams_maintained', 'A'),
+              ('upcasters_changed', 'A'), ('upcasters_check', 'A') $$,
+    'the immutability triggers, the registry invalidations and the upcaster check are ENABLE ALWAYS (fire under session_replication_role = replica)');
 
 -- Composite types -------------------------------------------------------------
 
-SELECT types_are('event_store', ARRAY['es_event', 'es_append_result', 'es_upcast']);
+SELECT types_are('event_store', ARRAY['es_event', 'es_append_result', 'es_upcast', '_es_registry']);
 SELECT has_composite('event_store', 'es_event', 'es_event is a composite type');
 SELECT has_composite('event_store', 'es_append_result', 'es_append_result is a composite type');
 SELECT has_composite('event_store', 'es_upcast', 'es_upcast is a composite type');
@@ -609,11 +619,13 @@ SELECT functions_are('event_store', ARRAY[
     'es_checkpoint_save', 'es_checkpoint_get', 'es_checkpoint_reset',
     'es_save_snapshot', 'es_load_snapshot', 'es_load_aggregate', 'es_read_stream_at',
     'es_register_upcaster', 'es_unregister_upcaster', 'es_set_stream_metadata',
-    'es_delete_stream', 'es_erase_stream', '_es_registry_changed']);
+    'es_delete_stream', 'es_erase_stream', '_es_registry_changed',
+    '_es_check_stream_name', '_es_check_type', '_es_check_upcaster', '_es_snapshot_floor',
+    '_es_upcasters_check', '_es_head_if_known']);
 SELECT is(
     (SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'event_store'::regnamespace),
-    29,
-    'exactly 29 functions (two forms of es_append)');
+    35,
+    'exactly 35 functions (two forms of es_append)');
 SELECT is(
     (SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'event_store'::regnamespace
                                        AND prokind <> 'f'),
@@ -768,11 +780,17 @@ SELECT results_eq(
         ORDER BY 1 $$,
     $$ VALUES ('event_store._es_check_consumer(text)', 'plpgsql', 'u', false, false, 'i', false, 0),
               ('event_store._es_check_position(bigint)', 'plpgsql', 'u', false, false, 'i', false, 0),
+              ('event_store._es_check_stream_name(text)', 'c', 's', false, false, 'i', false, 0),
+              ('event_store._es_check_type(text)', 'c', 's', false, false, 'i', false, 0),
+              ('event_store._es_check_upcaster(regprocedure)', 'c', 's', false, false, 's', false, 0),
               ('event_store._es_events_after_statement()', 'c', 'u', false, false, 'v', false, 0),
               ('event_store._es_events_before_insert()', 'c', 'u', false, false, 'v', false, 0),
+              ('event_store._es_head_if_known()', 'c', 'u', false, false, 'v', false, 0),
               ('event_store._es_install()', 'c', 'u', false, false, 'v', false, 0),
               ('event_store._es_refuse_change()', 'c', 'u', false, false, 'v', false, 0),
               ('event_store._es_registry_changed()', 'c', 'u', false, false, 'v', false, 0),
+              ('event_store._es_snapshot_floor(bigint,boolean)', 'c', 's', false, false, 'i', true, 0),
+              ('event_store._es_upcasters_check()', 'c', 'u', false, false, 'v', false, 0),
               ('event_store.es_append(text,bigint,jsonb)', 'c', 'u', false, false, 'v', false, 0),
               ('event_store.es_append(text,bigint,text,jsonb,jsonb,uuid,integer)', 'c', 'u', false, false, 'v', false, 0),
               ('event_store.es_category(text)', 'c', 's', false, false, 'i', true, 0),
@@ -831,11 +849,17 @@ SELECT results_eq(
         ORDER BY 1 $$,
     $$ VALUES ('event_store._es_check_consumer(text)', 'consumer text', 'void'),
               ('event_store._es_check_position(bigint)', 'value bigint', 'void'),
+              ('event_store._es_check_stream_name(text)', 'stream text', 'void'),
+              ('event_store._es_check_type(text)', 'type text', 'void'),
+              ('event_store._es_check_upcaster(regprocedure)', 'upcaster regprocedure', 'void'),
               ('event_store._es_events_after_statement()', '', 'trigger'),
               ('event_store._es_events_before_insert()', '', 'trigger'),
+              ('event_store._es_head_if_known()', '', 'bigint'),
               ('event_store._es_install()', '', 'void'),
               ('event_store._es_refuse_change()', '', 'trigger'),
               ('event_store._es_registry_changed()', '', 'trigger'),
+              ('event_store._es_snapshot_floor(bigint,boolean)', 'truncate_before bigint, deleted boolean', 'bigint'),
+              ('event_store._es_upcasters_check()', '', 'trigger'),
               ('event_store.es_append(text,bigint,jsonb)',
                'stream text, expected_version bigint, events jsonb',
                'event_store.es_append_result'),
@@ -997,11 +1021,17 @@ SELECT results_eq(
         ORDER BY 1 $$,
     $$ VALUES ('event_store._es_check_consumer(text)', true),
               ('event_store._es_check_position(bigint)', true),
+              ('event_store._es_check_stream_name(text)', true),
+              ('event_store._es_check_type(text)', true),
+              ('event_store._es_check_upcaster(regprocedure)', true),
               ('event_store._es_events_after_statement()', false),
               ('event_store._es_events_before_insert()', false),
+              ('event_store._es_head_if_known()', true),
               ('event_store._es_install()', false),
               ('event_store._es_refuse_change()', false),
               ('event_store._es_registry_changed()', false),
+              ('event_store._es_snapshot_floor(bigint,boolean)', true),
+              ('event_store._es_upcasters_check()', false),
               ('event_store.es_append(text,bigint,jsonb)', true),
               ('event_store.es_append(text,bigint,text,jsonb,jsonb,uuid,integer)', true),
               ('event_store.es_category(text)', true),
@@ -1024,7 +1054,7 @@ SELECT results_eq(
               ('event_store.es_stream_version(text)', true),
               ('event_store.es_unregister_upcaster(text,integer)', true),
               ('event_store.es_uuid_v7()', true) $$,
-    'PUBLIC may execute the es_ functions (they check table privileges) but es_erase_stream, and the two _es_check helpers the SECURITY INVOKER checkpoint functions call, not the other internal ones');
+    'PUBLIC may execute the es_ functions (they check table privileges) but es_erase_stream, and the helpers the SECURITY INVOKER functions and the view call, not the trigger functions and _es_install');
 -- EXECUTE on es_erase_stream is the only way past the immutability of
 -- events: at install nobody but its owner holds it (nor EXECUTE on the
 -- trigger functions and _es_install).
@@ -1038,6 +1068,7 @@ SELECT results_eq(
               ('event_store._es_install()', true, 'EXECUTE', false),
               ('event_store._es_refuse_change()', true, 'EXECUTE', false),
               ('event_store._es_registry_changed()', true, 'EXECUTE', false),
+              ('event_store._es_upcasters_check()', true, 'EXECUTE', false),
               ('event_store.es_erase_stream(text,text)', true, 'EXECUTE', false) $$,
     'the revoked functions: only their owner may execute them');
 SELECT results_eq(

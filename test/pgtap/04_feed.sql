@@ -729,9 +729,9 @@ SELECT is(event_store.es_checkpoint_get('race_view'), 5::bigint, 'race_view stay
 
 -- es_consumers -------------------------------------------------------------------------
 -- The head, every consumer's lag in positions (head - position, 0 when
--- ahead) and in events (between its position and the head).  A rolled-back
--- append leaves a hole in the positions: lag_positions counts it,
--- lag_events does not.
+-- ahead) and in seconds (since the first event after its position, up to
+-- the head, was created; 0 when there is none).  A rolled-back append
+-- leaves a hole in the positions: lag_positions counts it.
 
 SELECT is(dblink_exec('holder', 'BEGIN'), 'BEGIN', 'holder begins again');
 SELECT is(pg_temp.on_conn('holder', $r$ SELECT last_position - first_position FROM event_store.es_append('hole-1', 0,
@@ -748,18 +748,21 @@ SELECT lives_ok(
               event_store.es_checkpoint_save('ahead', pg_temp.at('h1') + 100) $$,
     'consumers at 0, at h0+8 (before the hole), at the head and ahead of it');
 SELECT results_eq(
-    $$ SELECT consumer COLLATE "default", position, head, lag_positions, lag_events, updated_at = now()
-         FROM event_store.es_consumers
+    $$ SELECT consumer COLLATE "default", position, head, lag_positions,
+              lag_seconds >= extract(epoch FROM now() - (
+                  SELECT e.created_at FROM event_store.events e
+                   WHERE e.position > c.position AND e.position <= c.head
+                   ORDER BY e.position LIMIT 1)) AS lag_from_first_unread,
+              lag_seconds = 0 AS no_lag_seconds, updated_at = now()
+         FROM event_store.es_consumers c
         WHERE consumer IN ('orders_view', 'at_q8', 'at_head', 'ahead', 'race_view')
         ORDER BY consumer $$,
-    $$ VALUES ('ahead'::text, pg_temp.at('h1') + 100, pg_temp.at('h1'), 0::bigint, 0::bigint, true),
-              ('at_head', pg_temp.at('h1'), pg_temp.at('h1'), 0, 0, true),
-              ('at_q8', pg_temp.at('q8'), pg_temp.at('h1'), 4, 1, true),
-              ('orders_view', 0, pg_temp.at('h1'), pg_temp.at('h1'),
-               (SELECT count(*) FROM event_store.events), true),
-              ('race_view', 5, pg_temp.at('h1'), pg_temp.at('h1') - 5,
-               (SELECT count(*) FROM event_store.events WHERE position > 5), false) $$,
-    'es_consumers: position, head, lag in positions (with the hole) and in events (without it)');
+    $$ VALUES ('ahead'::text, pg_temp.at('h1') + 100, pg_temp.at('h1'), 0::bigint, NULL::boolean, true, true),
+              ('at_head', pg_temp.at('h1'), pg_temp.at('h1'), 0, NULL, true, true),
+              ('at_q8', pg_temp.at('q8'), pg_temp.at('h1'), 4, true, false, true),
+              ('orders_view', 0, pg_temp.at('h1'), pg_temp.at('h1'), true, false, true),
+              ('race_view', 5, pg_temp.at('h1'), pg_temp.at('h1') - 5, true, false, false) $$,
+    'es_consumers: position, head, lag in positions (with the hole) and in seconds (from the first unread event)');
 SELECT results_eq(
     $$ SELECT consumer COLLATE "default" FROM event_store.es_consumers ORDER BY 1 $$,
     $$ SELECT consumer COLLATE "default" FROM event_store.checkpoints ORDER BY 1 $$,

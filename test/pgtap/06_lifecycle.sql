@@ -655,8 +655,8 @@ RESET ROLE;
 SELECT results_eq(
     $$ SELECT type COLLATE "default", from_schema_version, upcaster::text FROM event_store.upcasters
         ORDER BY from_schema_version $$,
-    $$ VALUES ('A', 1, 'regress_lc_registrar.up(jsonb)'), ('A', 2, 'regress_lc_up_none.up(jsonb)') $$,
-    'the registry holds the two registered upcasters');
+    $$ VALUES ('A', 1, 'regress_lc_registrar.up(pg_catalog.jsonb)'), ('A', 2, 'regress_lc_up_none.up(pg_catalog.jsonb)') $$,
+    'the registry holds the two registered upcasters, by their qualified signatures');
 SET ROLE regress_lc_snap_reader;
 SELECT results_eq(
     $$ SELECT version, data, schema_version FROM event_store.es_read_stream('snap-2') WHERE type = 'A' $$,
