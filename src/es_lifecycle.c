@@ -1188,6 +1188,8 @@ typedef struct EsSnapshot
 int64
 es_snapshot_floor(int64 truncate_before, bool deleted)
 {
+	if (truncate_before <= 0)
+		return 0;
 	return deleted ? truncate_before : truncate_before - 1;
 }
 
@@ -1836,6 +1838,91 @@ es_erase_stream(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(erased);
 }
 
+/* a type's registered schema versions: lowest, highest and how many */
+typedef struct EsChain
+{
+	uint64		hash;
+	text	   *type;
+	int32		lo;
+	int32		hi;
+	int64		count;
+	struct EsChain *next;		/* another type with the same hash */
+} EsChain;
+
+/*
+ * Every type's chain of upcasters is without holes, however the rows were
+ * written (es_register_upcaster and es_unregister_upcaster keep it so; a
+ * plain INSERT or DELETE of a role that may write the table must too).
+ */
+static void
+es_check_upcaster_chains(const EsCatalog *cat)
+{
+	Relation	rel = es_table_open(cat->upcasters, AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	TableScanDesc scan = table_beginscan(rel, SnapshotSelf, 0, NULL);
+	HTAB	   *chains = es_name_hash_table("event_store upcaster chains",
+											sizeof(EsChain), CurrentMemoryContext);
+	HASH_SEQ_STATUS seq;
+	EsChain    *entry;
+
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		text	   *type = DatumGetTextPP(slot_getattr(slot, Anum_es_upcasters_type, &isnull));
+		int32		from = DatumGetInt32(slot_getattr(slot, Anum_es_upcasters_from_version, &isnull));
+		uint64		hash = es_name_hash(type);
+		bool		found;
+		EsChain    *chain;
+
+		entry = hash_search(chains, &hash, HASH_ENTER, &found);
+		if (!found)
+		{
+			entry->type = NULL;
+			entry->count = 0;
+			entry->next = NULL;
+		}
+		for (chain = entry; chain != NULL; chain = chain->next)
+			if (chain->type == NULL || es_same_name(chain->type, type))
+				break;
+		if (chain == NULL)
+		{
+			chain = palloc0(sizeof(EsChain));
+			chain->next = entry->next;
+			entry->next = chain;
+		}
+		if (chain->type == NULL)
+		{
+			chain->type = DatumGetTextPCopy(PointerGetDatum(type));
+			chain->lo = chain->hi = from;
+		}
+		chain->lo = Min(chain->lo, from);
+		chain->hi = Max(chain->hi, from);
+		chain->count++;
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, AccessShareLock);
+
+	hash_seq_init(&seq, chains);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+	{
+		EsChain    *chain;
+
+		for (chain = entry; chain != NULL; chain = chain->next)
+			if (chain->type != NULL &&
+				(int64) chain->hi - chain->lo + 1 != chain->count)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("the upcasters of type \"%s\" would have a hole in their chain",
+								text_to_cstring(chain->type)),
+						 errdetail("Schema versions %d to %d have %lld upcasters, not %lld.",
+								   chain->lo, chain->hi, (long long) chain->count,
+								   (long long) chain->hi - chain->lo + 1),
+						 errhint("Register and unregister upcasters at either end of a type's chain.")));
+	}
+	hash_destroy(chains);
+}
+
 /*
  * Statement trigger on event_store.upcasters, and on INSERT into
  * event_store.streams (a restore): every backend drops its superset when
@@ -1853,6 +1940,9 @@ es_registry_changed(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("es_registry_changed must be called as a trigger")));
 	cat = es_catalog();
+	if (RelationGetRelid(trigdata->tg_relation) == cat->upcasters &&
+		!TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+		es_check_upcaster_chains(cat);
 	es_registry_touch(cat, RelationGetRelid(trigdata->tg_relation));
 	return PointerGetDatum(NULL);
 }
