@@ -19,13 +19,6 @@ CREATE FUNCTION event_store._es_snapshot_floor(truncate_before bigint, deleted b
 CREATE FUNCTION event_store._es_check_upcaster(upcaster regprocedure) RETURNS void
     AS 'MODULE_PATHNAME', 'es_check_upcaster_sql' LANGUAGE C STABLE PARALLEL SAFE;
 
--- The barrier between a change of stream metadata or upcasters and the
--- reads (see src/es_lifecycle.c): a committing change holds a lock on this
--- type's relation, which every read takes for a moment.
-CREATE TYPE event_store._es_registry AS ();
-COMMENT ON TYPE event_store._es_registry IS
-    'Not a type to use: its relation is the lock that orders changes of stream metadata and upcasters before reads';
-
 COMMENT ON COLUMN event_store.streams.updated_at IS 'created_at of the last append';
 COMMENT ON COLUMN event_store.events.created_at IS 'Start of the appending transaction, or the created_at of the stream''s previous event if later: it never decreases within a stream';
 
@@ -43,6 +36,7 @@ DO $$
 DECLARE
   grants text[];
   g text;
+  initial pg_catalog.aclitem[];
 BEGIN
   SELECT pg_catalog.array_agg(pg_catalog.format(
            'GRANT %s ON TABLE event_store.es_consumers TO %s%s',
@@ -72,9 +66,16 @@ BEGIN
   COMMENT ON VIEW event_store.es_consumers IS
       'Consumers with their checkpoint, the feed head, and their lag in positions and in seconds';
   REVOKE ALL ON TABLE event_store.es_consumers FROM PUBLIC;
+  -- what a fresh install has: grants made in an extension script count as
+  -- the extension's own (pg_init_privs), and pg_dump would leave them out
+  SELECT c.relacl INTO initial FROM pg_catalog.pg_class c
+   WHERE c.oid = 'event_store.es_consumers'::pg_catalog.regclass;
   FOREACH g IN ARRAY coalesce(grants, '{}') LOOP
     EXECUTE g;
   END LOOP;
+  UPDATE pg_catalog.pg_init_privs SET initprivs = initial
+   WHERE objoid = 'event_store.es_consumers'::pg_catalog.regclass
+     AND classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND objsubid = 0;
 END $$;
 
 -- Snapshots and upcasters: the rules of names and types in one place,

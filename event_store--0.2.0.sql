@@ -34,13 +34,6 @@ CREATE FUNCTION event_store._es_snapshot_floor(truncate_before bigint, deleted b
 CREATE FUNCTION event_store._es_check_upcaster(upcaster regprocedure) RETURNS void
     AS 'MODULE_PATHNAME', 'es_check_upcaster_sql' LANGUAGE C STABLE PARALLEL SAFE;
 
--- The barrier between a change of stream metadata or upcasters and the
--- reads (see src/es_lifecycle.c): a committing change holds a lock on this
--- type's relation, which every read takes for a moment.
-CREATE TYPE event_store._es_registry AS ();
-COMMENT ON TYPE event_store._es_registry IS
-    'Not a type to use: its relation is the lock that orders changes of stream metadata and upcasters before reads';
-
 -- Storage -------------------------------------------------------------------
 
 CREATE TABLE event_store.streams (

@@ -27,6 +27,7 @@
 #include "miscadmin.h"
 #include "commands/extension.h"
 #include "utils/acl.h"
+#include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -82,6 +83,38 @@ es_extension_schema(Oid extoid)
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return result;
+}
+
+/*
+ * Is the installed version of the extension the library's?  The objects of
+ * another version (a library installed and the server restarted, but the
+ * database not yet updated) are refused rather than misread.
+ */
+static bool
+es_extension_is_ours(Oid extoid)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tuple;
+	bool		ours = false;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		version = heap_getattr(tuple, Anum_pg_extension_extversion,
+										   RelationGetDescr(rel), &isnull);
+
+		ours = !isnull && strcmp(TextDatumGetCString(version), ES_VERSION) == 0;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return ours;
 }
 
 /*
@@ -161,15 +194,6 @@ static const Oid es_erasures_types[Natts_es_erasures] = {
 
 static const Oid es_upcast_types[2] = {JSONBOID, JSONBOID};
 
-/* the relation of a composite type of the schema; InvalidOid if none */
-static Oid
-es_type_relid(const char *name, Oid nsp)
-{
-	Oid			typid = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
-										CStringGetDatum(name), ObjectIdGetDatum(nsp));
-
-	return OidIsValid(typid) ? get_typ_typrelid(typid) : InvalidOid;
-}
 
 /*
  * The catalog, or NULL when the extension is not installed in this
@@ -192,7 +216,6 @@ const EsCatalog *
 es_catalog_if_installed(void)
 {
 	EsCatalog	cat;
-	int			attempt;
 
 	if (es_cat_valid)
 		return &es_cat;
@@ -205,14 +228,13 @@ es_catalog_if_installed(void)
 
 	/*
 	 * Checking the columns locks the tables: if that waited for a DROP
-	 * EXTENSION, the catalog has changed by the time we hold the lock, and
-	 * we look again.
+	 * EXTENSION, this call fails as any other that waited for it (it must
+	 * not go on with the objects of an extension created meanwhile: it was
+	 * called as a function that is gone).
 	 */
-	for (attempt = 0; attempt < 3; attempt++)
+	memset(&cat, 0, sizeof(cat));
+	if (es_catalog_load(&cat))
 	{
-		memset(&cat, 0, sizeof(cat));
-		if (!es_catalog_load(&cat))
-			continue;
 		if (!OidIsValid(cat.namespace))
 			return NULL;
 		es_cat = cat;
@@ -276,11 +298,10 @@ es_catalog_load(EsCatalog *cat)
 	cat->upcast_type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
 									   CStringGetDatum("es_upcast"),
 									   ObjectIdGetDatum(cat->namespace));
-	cat->registry = es_type_relid("_es_registry", cat->namespace);
-	if (!OidIsValid(cat->registry))
+	if (!es_extension_is_ours(extoid))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the objects of extension \"event_store\" are older than its library"),
+				 errmsg("the objects of extension \"event_store\" are not those of its library"),
 				 errdetail("The library is version %s.", ES_VERSION),
 				 errhint("Run ALTER EXTENSION event_store UPDATE.")));
 	if (!OidIsValid(cat->events_pkey) || !OidIsValid(cat->events_stream_version) ||

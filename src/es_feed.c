@@ -29,6 +29,7 @@
 #include "access/genam.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
@@ -229,6 +230,8 @@ es_read_all(PG_FUNCTION_ARGS)
 	EsEmitter	em;
 
 	es_require_privilege(cat->events, ACL_SELECT);
+	/* it takes a snapshot of its own, which a parallel operation cannot */
+	PreventCommandIfParallelMode("es_read_all()");
 	store = es_begin_srf(fcinfo, &desc);
 
 	/* the horizon first, then the snapshot: see the file header */
@@ -356,6 +359,7 @@ es_read_category(PG_FUNCTION_ARGS)
 	es_group_args(fcinfo, 3, &member, &size);
 	cat = es_catalog();
 	es_require_privilege(cat->events, ACL_SELECT);
+	PreventCommandIfParallelMode("es_read_category()");
 	store = es_begin_srf(fcinfo, &desc);
 
 	horizon = es_safe_horizon(cat);

@@ -36,15 +36,17 @@
  * The supersets are dropped by a relcache invalidation of their table,
  * which the changing transaction sends at commit.  A transaction becomes
  * visible to new snapshots a moment before its invalidations are sent, so
- * a read could take a snapshot that sees a change its cache does not know
- * of yet.  The barrier closes that gap: a transaction that changed metadata
- * or upcasters takes the barrier (an AccessExclusiveLock on the relation of
- * the type event_store._es_registry) at PRE_COMMIT, before it becomes
- * visible, and holds it until after its invalidations are sent; a read takes
- * and drops AccessShareLock on it after it has its snapshot, which waits
- * for such a commit to finish and then accepts its invalidations.  The lock
- * is WAL-logged, so a hot standby's startup process holds it the same way
- * while it replays the commit.
+ * a read could take a snapshot that sees a change its superset does not
+ * know of yet.  So a transaction that changed metadata or upcasters counts
+ * itself in shared memory as committing, from PRE_COMMIT (before it becomes
+ * visible) until its resources are released after locks (after its
+ * invalidations are sent).  A read that finds such a change committing once
+ * it has its snapshot does not trust the supersets and looks up every
+ * stream and type it meets ("exact"); one that finds none takes in the
+ * invalidations sent so far, which hold every change its snapshot sees.
+ * Nobody waits for anybody, and no role can hold the mechanism up.  A hot
+ * standby, which does not see the primary's counts, always reads exactly.
+ * Such a transaction cannot be prepared: its commit would not be counted.
  *
  * Caches never hold what a read is using: the per-read results (stream
  * views, resolved upcasters with their FmgrInfo) live in the read's own
@@ -53,8 +55,10 @@
  *
  * Upcasters are user code: each is resolved from its qualified signature
  * under a fixed search_path, its kind, argument and return types are
- * checked every time it is resolved, and it runs as its owner, under
- * search_path "pg_catalog, pg_temp", as a security-restricted operation.
+ * checked every time it is resolved and again before every call, and it
+ * runs as its owner, under search_path "pg_catalog, pg_temp", as a
+ * security-restricted operation, each call in a GUC nest level of its own
+ * that is rolled back after it: nothing it sets outlives the call.
  *
  * Erasure (es_erase_stream) removes the stream's events with the table AM
  * directly, so the immutability trigger never sees a DELETE and has nothing
@@ -89,6 +93,7 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/regproc.h"
+#include "utils/resowner.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -346,26 +351,29 @@ es_upcast_types_load(const EsCatalog *cat)
  * ---------------------------------------------------------------------
  */
 static bool es_registry_changed_in_xact = false;
-static Oid	es_registry_barrier_oid = InvalidOid;
-static bool es_registry_callback = false;
+static bool es_registry_counted = false;
+static bool es_registry_callbacks = false;
 
 static void
 es_registry_xact_callback(XactEvent event, void *arg)
 {
-	if (!es_registry_changed_in_xact)
-		return;
 	switch (event)
 	{
 		case XACT_EVENT_PRE_COMMIT:
-			/* held until the invalidations of the commit are sent */
-			LockRelationOid(es_registry_barrier_oid, AccessExclusiveLock);
+			if (es_registry_changed_in_xact && !es_registry_counted)
+			{
+				/* until es_registry_release_callback: see the file header */
+				es_registry_commit_begin();
+				es_registry_counted = true;
+			}
 			break;
 		case XACT_EVENT_PRE_PREPARE:
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("cannot prepare a transaction that changed stream metadata or upcasters"),
-					 errdetail("Reads must wait for such a change to commit, so a prepared one would hold every reader back until it is resolved."),
-					 errhint("Commit the change directly.")));
+			if (es_registry_changed_in_xact)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot prepare a transaction that changed stream metadata or upcasters"),
+						 errdetail("Reads learn of such a change when its commit is counted, which a prepared transaction's is not."),
+						 errhint("Commit the change directly.")));
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
@@ -379,30 +387,34 @@ es_registry_xact_callback(XactEvent event, void *arg)
 	}
 }
 
+/* After locks, after the invalidations of the commit (or abort) are sent. */
+static void
+es_registry_release_callback(ResourceReleasePhase phase, bool isCommit,
+							 bool isTopLevel, void *arg)
+{
+	if (phase == RESOURCE_RELEASE_AFTER_LOCKS && isTopLevel && es_registry_counted)
+	{
+		es_registry_counted = false;
+		es_registry_commit_end();
+	}
+}
+
 /*
  * This transaction changed stream metadata (relid: streams) or upcasters
  * (relid: upcasters): every backend drops its superset when it commits, and
- * reads wait for the commit to finish (see the file header).
+ * reads meanwhile look up everything (see the file header).
  */
 void
 es_registry_touch(const EsCatalog *cat, Oid relid)
 {
-	if (!es_registry_callback)
+	if (!es_registry_callbacks)
 	{
 		RegisterXactCallback(es_registry_xact_callback, NULL);
-		es_registry_callback = true;
+		RegisterResourceReleaseCallback(es_registry_release_callback, NULL);
+		es_registry_callbacks = true;
 	}
 	es_registry_changed_in_xact = true;
-	es_registry_barrier_oid = cat->registry;
 	CacheInvalidateRelcacheByRelid(relid);
-}
-
-/* Wait for a change of the registry that is committing; take its news. */
-static void
-es_registry_barrier(const EsCatalog *cat)
-{
-	LockRelationOid(cat->registry, AccessShareLock);
-	UnlockRelationOid(cat->registry, AccessShareLock);
 }
 
 /* ---------------------------------------------------------------------
@@ -614,7 +626,7 @@ es_resolve_uncached(const EsCatalog *cat, const char *signature)
 	fcinfo->args[0].isnull = false;
 	value = FunctionCallInvoke(fcinfo);
 	result = fcinfo->isnull ? InvalidOid : DatumGetObjectId(value);
-	AtEOXact_GUC(true, nest);
+	AtEOXact_GUC(false, nest);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return result;
 }
@@ -763,19 +775,19 @@ es_emitter_init(EsEmitter *em, const EsCatalog *cat, Tuplestorestate *store,
 {
 	es_lifecycle_register_callbacks();
 	/* after the snapshot: see the file header */
-	es_registry_barrier(cat);
+	em->exact = RecoveryInProgress() || es_registry_committing();
+	AcceptInvalidationMessages();
 	es_rule_streams_load(cat);
 	es_upcast_types_load(cat);
 	em->cat = cat;
 	em->store = store;
 	em->desc = desc;
 	em->snapshot = snapshot;
-	em->rules = es_rule_streams.count > 0;
-	em->upcasting = es_upcast_types.count > 0;
+	em->rules = em->exact || es_rule_streams.count > 0;
+	em->upcasting = em->exact || es_upcast_types.count > 0;
 	em->now = GetCurrentTransactionStartTimestamp();
 	em->views = NULL;
 	em->steps = NULL;
-	em->guc_nest = 0;
 	em->cxt = NULL;
 	em->row_cxt = NULL;
 	if (em->rules || em->upcasting)
@@ -792,10 +804,6 @@ es_emitter_init(EsEmitter *em, const EsCatalog *cat, Tuplestorestate *store,
 void
 es_emitter_end(EsEmitter *em)
 {
-	/* the search_path of the upcasters, back to the caller's */
-	if (em->guc_nest > 0)
-		AtEOXact_GUC(true, em->guc_nest);
-	em->guc_nest = 0;
 	if (em->cxt != NULL)
 		MemoryContextDelete(em->cxt);
 	em->cxt = NULL;
@@ -818,7 +826,7 @@ es_emitter_view(EsEmitter *em, text *name)
 	ListCell   *lc;
 	MemoryContext old;
 
-	if (!es_nameset_has(&es_rule_streams, name))
+	if (!em->exact && !es_nameset_has(&es_rule_streams, name))
 		return NULL;
 	hash = es_name_hash(name);
 	if (em->views == NULL)
@@ -856,7 +864,7 @@ es_emitter_step(EsEmitter *em, text *type, int32 version, int64 position)
 	ListCell   *lc;
 	MemoryContext old;
 
-	if (!es_nameset_has(&es_upcast_types, type))
+	if (!em->exact && !es_nameset_has(&es_upcast_types, type))
 		return NULL;
 	hash = es_upcaster_hash(type, version);
 	if (em->steps == NULL)
@@ -923,14 +931,22 @@ es_upcast_once(EsEmitter *em, EsUpcastStep *step, int64 position,
 	Datum		result = (Datum) 0;
 	Oid			save_userid;
 	int			save_sec_context;
+	int			nest;
+	int			shape;
 
-	if (em->guc_nest == 0)
-	{
-		em->guc_nest = NewGUCNestLevel();
-		(void) set_config_option("search_path", ES_SAFE_SEARCH_PATH,
-								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-								 true, 0, false);
-	}
+	/*
+	 * Checked again before each call: an upcaster run earlier in this read
+	 * may have dropped, replaced or given away this one (the lock taken at
+	 * resolution holds off other transactions only).
+	 */
+	shape = es_upcaster_shape(em->cat, step->fn, &step->owner);
+	if (shape != step->nargs)
+		ereport(ERROR,
+				(errcode(shape < 0 ? ERRCODE_UNDEFINED_FUNCTION : ERRCODE_INVALID_FUNCTION_DEFINITION),
+				 errmsg("the upcaster of type \"%s\" from schema version %d was dropped or changed during the read",
+						text_to_cstring(step->type), step->from_version),
+				 errdetail("It was function %s; the event at position %lld needs it.",
+						   step->signature, (long long) position)));
 
 	InitFunctionCallInfoData(*fcinfo, &step->flinfo, step->nargs, InvalidOid, NULL, NULL);
 	fcinfo->args[0].value = *data;
@@ -944,14 +960,23 @@ es_upcast_once(EsEmitter *em, EsUpcastStep *step, int64 position,
 		fcinfo->isnull = true;	/* a strict function is not called */
 	else
 	{
-		/* an error restores the user and search_path with the transaction */
+		/*
+		 * As its owner, under the fixed search_path, restricted; whatever it
+		 * sets is rolled back after it (an error restores all of it with
+		 * the transaction).
+		 */
 		GetUserIdAndSecContext(&save_userid, &save_sec_context);
+		nest = NewGUCNestLevel();
+		(void) set_config_option("search_path", ES_SAFE_SEARCH_PATH,
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
 		SetUserIdAndSecContext(step->owner,
 							   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 							   SECURITY_RESTRICTED_OPERATION);
 		fcinfo->isnull = false;
 		result = FunctionCallInvoke(fcinfo);
 		SetUserIdAndSecContext(save_userid, save_sec_context);
+		AtEOXact_GUC(false, nest);
 	}
 	if (fcinfo->isnull)
 		ereport(ERROR,

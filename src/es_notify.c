@@ -333,13 +333,19 @@ es_notifier_main(Datum main_arg)
 
 			TimestampDifference(last_active, GetCurrentTimestamp(), &secs, &usecs);
 			idle_ms = secs * 1000 + usecs / 1000;
-			if (idle_ms >= limit_ms)
+			/*
+			 * Not while a transaction holds positions: its end may make
+			 * others' commits readable, and a rollback starts no notifier.
+			 */
+			if (idle_ms >= limit_ms && !es_positions_held(db))
 			{
 				if (es_notifier_leave_if_idle(db))
 					break;
 				last_active = GetCurrentTimestamp();
 				continue;
 			}
+			if (idle_ms >= limit_ms)
+				idle_ms = 0;	/* look again in a while */
 			wait_ms = Min(wait_ms, limit_ms - idle_ms);
 		}
 

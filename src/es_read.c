@@ -373,6 +373,7 @@ es_head_position(PG_FUNCTION_ARGS)
 	const EsCatalog *cat = es_catalog();
 
 	es_require_privilege(cat->events, ACL_SELECT);
+	PreventCommandIfParallelMode("es_head_position()");
 	PG_RETURN_INT64(es_readable_head(cat));
 }
 
@@ -388,7 +389,7 @@ es_head_if_known(PG_FUNCTION_ARGS)
 	const EsCatalog *cat = es_catalog();
 
 	es_require_privilege(cat->events, ACL_SELECT);
-	if (!es_head_known(cat))
+	if (!es_head_known(cat) || IsInParallelMode())
 		PG_RETURN_NULL();
 	PG_RETURN_INT64(es_readable_head(cat));
 }

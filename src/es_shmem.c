@@ -99,6 +99,7 @@ struct EsDatabase
 	uint64		generation;		/* bumped by each reset of the positions */
 	pg_atomic_uint32 wake_pending;	/* a commit since the notifier's last look */
 	uint64		position_floor; /* positions are allocated above it */
+	pg_atomic_uint32 registry_committing;	/* changes of rules committing */
 	bool		subscribed_seen;	/* events was seen as a subscription's target */
 };
 
@@ -199,6 +200,7 @@ es_shmem_startup(void)
 			db->initialized = false;
 			pg_atomic_init_u64(&db->next_position, 1);
 			pg_atomic_init_u32(&db->wake_pending, 0);
+			pg_atomic_init_u32(&db->registry_committing, 0);
 			db->notifier_state = ES_NOTIFIER_NONE;
 			db->notifier_procno = -1;
 			db->notifier_pid = 0;
@@ -293,6 +295,7 @@ es_database_entry(Oid dbid, bool create)
 			found->dbid = dbid;
 			found->initialized = false;
 			pg_atomic_write_u64(&found->next_position, 1);
+			pg_atomic_write_u32(&found->registry_committing, 0);
 			found->notifier_state = ES_NOTIFIER_NONE;
 			found->notifier_procno = -1;
 			found->notifier_pid = 0;
@@ -958,4 +961,60 @@ es_notifier_stop(Oid dbid)
 
 	if (pid != 0)
 		kill(pid, SIGTERM);
+}
+
+/*
+ * Changes of stream metadata or upcasters that are committing in this
+ * database: counted from before the commit becomes visible (PRE_COMMIT)
+ * until its invalidations have been sent (resource release after locks).
+ * See es_lifecycle.c.
+ */
+void
+es_registry_commit_begin(void)
+{
+	EsDatabase *db = es_database_entry(MyDatabaseId, true);
+
+	pg_atomic_fetch_add_u32(&db->registry_committing, 1);
+}
+
+void
+es_registry_commit_end(void)
+{
+	EsDatabase *db = es_database_entry(MyDatabaseId, false);
+
+	if (db != NULL)
+		pg_atomic_fetch_sub_u32(&db->registry_committing, 1);
+}
+
+/* Is such a change committing now?  (A full barrier before the read.) */
+bool
+es_registry_committing(void)
+{
+	EsDatabase *db = es_database_entry(MyDatabaseId, false);
+
+	pg_memory_barrier();
+	return db != NULL && pg_atomic_read_u32(&db->registry_committing) > 0;
+}
+
+/*
+ * Does an open transaction hold positions in this database?  Its end may
+ * make others' commits readable: the notifier must stay to announce them.
+ */
+bool
+es_positions_held(EsDatabase *db)
+{
+	int			i;
+
+	for (i = 0; i < es_shared->nslots; i++)
+	{
+		EsSlot	   *slot = &es_shared->slots[i];
+
+		if (pg_atomic_read_u64(&slot->min_position) != 0)
+		{
+			pg_read_barrier();
+			if (slot->dbid == db->dbid)
+				return true;
+		}
+	}
+	return false;
 }

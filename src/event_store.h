@@ -151,7 +151,6 @@ typedef struct EsCatalog
 	Oid			erasures_pkey;		/* (stream) */
 	Oid			event_type;			/* composite es_event */
 	Oid			upcast_type;		/* composite es_upcast */
-	Oid			registry;		/* relation of type _es_registry: the barrier */
 } EsCatalog;
 
 extern const EsCatalog *es_catalog(void);
@@ -168,6 +167,9 @@ extern void es_claim_position(const EsCatalog *cat, int64 position);
 extern int64 es_safe_horizon(const EsCatalog *cat);
 extern void es_reset_database(Oid dbid);
 extern void es_forget_database(Oid dbid);
+extern void es_registry_commit_begin(void);
+extern void es_registry_commit_end(void);
+extern bool es_registry_committing(void);
 
 /* per-database state shared with the notifier (es_shmem.c) */
 typedef struct EsDatabase EsDatabase;
@@ -176,6 +178,7 @@ extern int64 es_notifier_attach(EsDatabase *db);
 extern bool es_notifier_begin_look(EsDatabase *db);
 extern void es_notifier_detach(EsDatabase *db);
 extern bool es_notifier_leave_if_idle(EsDatabase *db);
+extern bool es_positions_held(EsDatabase *db);
 extern int64 es_notifier_progress(EsDatabase *db, uint64 *generation);
 extern void es_notifier_set_progress(EsDatabase *db, int64 upto, uint64 generation);
 extern void es_notifier_stop(Oid dbid);
@@ -270,7 +273,8 @@ typedef struct EsEmitter
 	TimestampTz now;
 	struct HTAB *views;			/* streams with rules, as the snapshot sees them */
 	struct HTAB *steps;			/* upcasters, as the snapshot sees them */
-	int			guc_nest;		/* the upcasters' search_path; 0: not set */
+	bool		exact;			/* look up every stream and type: the supersets
+								 * may miss a change that is committing */
 	MemoryContext cxt;			/* per-read memory */
 	MemoryContext row_cxt;		/* per-row memory of upcasting */
 } EsEmitter;
