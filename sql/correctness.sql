@@ -84,6 +84,16 @@ RESET ROLE;
 -- stored qualified, whatever the writer's search_path
 SELECT type, from_schema_version, upcaster FROM upcasters WHERE type = 'OkUp' ORDER BY 2;
 SELECT version, data, schema_version FROM es_read_stream('okup-1');
+-- however written, a type's chain has no hole (old code: a direct INSERT
+-- left one, and es_unregister_upcaster could then never remove the middle)
+SET ROLE regress_ok_keeper;
+SELECT regress.err($$INSERT INTO event_store.upcasters (type, from_schema_version, upcaster)
+                     VALUES ('OkUp', 5, 'regress.ok_up_v2(jsonb)')$$);
+INSERT INTO event_store.upcasters (type, from_schema_version, upcaster)
+VALUES ('OkUp', 3, 'regress.ok_up_v2(jsonb)');
+SELECT regress.err($$DELETE FROM event_store.upcasters WHERE type = 'OkUp' AND from_schema_version = 2$$);
+RESET ROLE;
+SELECT es_unregister_upcaster('OkUp', 3);
 SELECT es_unregister_upcaster('OkUp', 2);
 
 -- 7. An upcaster is resolved under a fixed search_path, not the reader's:
@@ -128,6 +138,46 @@ SELECT current_user, current_setting('search_path') AS path_after;
 SELECT regress.err($$SELECT * FROM event_store.es_read_stream('oksettle-1')$$);
 RESET ROLE;
 SET search_path = event_store, public;
+-- Nothing an upcaster sets outlives its call: not in the reader's session
+-- after the read, not in the next upcaster's call (which may run as another
+-- owner) within the read.
+SET ROLE regress_ok_keeper;
+CREATE FUNCTION regress.ok_setter(data jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM set_config('search_path', 'regress, pg_catalog', false);
+  PERFORM set_config('statement_timeout', '1234ms', false);
+  RETURN data;
+END $$;
+SELECT es_register_upcaster('OkSet', 1, 'regress.ok_setter(jsonb)');
+RESET ROLE;
+SELECT last_version FROM es_append('okset-1', 0,
+  '[{"type": "OkSet", "data": {}}, {"type": "OkWho", "data": {}}, {"type": "OkSet", "data": {}}]');
+SET ROLE regress_ok_reader;
+SET search_path = public;
+SET statement_timeout = 0;
+SELECT version, type, data->>'path' AS path_seen_by_next_upcaster FROM event_store.es_read_stream('okset-1');
+SELECT current_setting('search_path') AS path_after, current_setting('statement_timeout') AS timeout_after;
+RESET ROLE;
+RESET statement_timeout;
+SET search_path = event_store, public;
+-- An upcaster that drops another one the same read has resolved: a proper
+-- error (old code: XX000 "cache lookup failed for function").
+CREATE FUNCTION regress.ok_victim(data jsonb) RETURNS jsonb LANGUAGE plpgsql
+    AS $$ BEGIN RETURN data || '{"victim": true}'; END $$;
+CREATE FUNCTION regress.ok_dropper(data jsonb) RETURNS jsonb LANGUAGE plpgsql
+    AS $$ BEGIN EXECUTE 'DROP FUNCTION IF EXISTS regress.ok_victim(jsonb)'; RETURN data; END $$;
+SELECT es_register_upcaster('OkVictim', 1, 'regress.ok_victim(jsonb)');
+SELECT es_register_upcaster('OkDropper', 1, 'regress.ok_dropper(jsonb)');
+SELECT last_version FROM es_append('okdrop-1', 0,
+  '[{"type": "OkVictim", "data": {}}, {"type": "OkDropper", "data": {}}, {"type": "OkVictim", "data": {}}]');
+SELECT regexp_replace(regress.err($$SELECT * FROM es_read_stream('okdrop-1')$$), 'position \d+', 'position N');
+-- and the feed, whose snapshot a parallel operation cannot take, refused
+-- with a proper error when an upcaster calls it from a parallel plan (old
+-- code: XX000)
+CREATE FUNCTION regress.ok_feeder(data jsonb) RETURNS jsonb LANGUAGE plpgsql
+    AS $$ BEGIN RETURN data || jsonb_build_object('head', event_store.es_head_position()); END $$;
+SELECT es_register_upcaster('OkFeeder', 1, 'regress.ok_feeder(jsonb)');
+SELECT last_version FROM es_append('okfeed-1', 0, 'OkFeeder', '{}');
 
 -- 4. The pre-commit clean-up drops only the untouched row a skipped plain
 -- INSERT created.  An erasure in the same transaction keeps its tombstone
@@ -213,6 +263,7 @@ SELECT (SELECT count(*) FROM es_read_stream('okup-1')) AS read_stream,
        (SELECT es_stream_version('okup-1')) AS stream_version,
        count(*) AS big
   FROM regress.ok_big;
+SELECT regress.err($$SELECT (SELECT count(*) FROM event_store.es_read_stream('okfeed-1')), count(*) FROM regress.ok_big$$);
 SET force_parallel_mode = on;
 SELECT count(*) FROM es_load_snapshot('okup-1');
 SELECT es_stream_version('okup-1');

@@ -62,7 +62,6 @@ SELECT results_eq(
               ('table event_store.snapshots'),
               ('table event_store.streams'),
               ('table event_store.upcasters'),
-              ('type event_store._es_registry'),
               ('type event_store.es_append_result'),
               ('type event_store.es_event'),
               ('type event_store.es_upcast'),
@@ -565,7 +564,7 @@ SELECT results_eq(
 
 -- Composite types -------------------------------------------------------------
 
-SELECT types_are('event_store', ARRAY['es_event', 'es_append_result', 'es_upcast', '_es_registry']);
+SELECT types_are('event_store', ARRAY['es_event', 'es_append_result', 'es_upcast']);
 SELECT has_composite('event_store', 'es_event', 'es_event is a composite type');
 SELECT has_composite('event_store', 'es_append_result', 'es_append_result is a composite type');
 SELECT has_composite('event_store', 'es_upcast', 'es_upcast is a composite type');
