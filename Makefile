@@ -2,9 +2,13 @@
 EXTENSION    = event_store
 EXTVERSION   = 0.2.0
 MODULE_big   = event_store
-OBJS         = src/event_store.o src/es_catalog.o src/es_shmem.o src/es_stream.o \
-               src/es_append.o src/es_read.o src/es_feed.o src/es_trigger.o src/es_notify.o \
-               src/es_util.o src/es_lifecycle.o
+# one object per module, by layer (src/README.md)
+OBJS         = src/es_util.o src/es_scan.o \
+               src/es_validate.o src/es_register.o src/es_catalog.o \
+               src/es_stream.o src/es_events.o \
+               src/es_emit.o src/es_notifier.o \
+               src/es_append.o src/es_trigger.o src/es_read.o src/es_feed.o src/es_admin.o \
+               src/event_store.o
 DATA         = event_store--$(EXTVERSION).sql event_store--0.1.0.sql \
                event_store--0.1.0--0.2.0.sql
 PGFILEDESC   = "event_store - PostgreSQL as an event store"
@@ -37,9 +41,15 @@ ifdef ES_WERROR
 override CFLAGS += -Wall -Werror
 endif
 
+# the layering of src/ (src/README.md): after a build
+check-layers: all
+	python3 scripts/check_layers.py src
+
+.PHONY: check-layers
+
 # print a variable (used by scripts/test.sh): make -s print-REGRESS
 print-%:
 	@echo $($*)
 
-# PGXS tracks no header dependencies: every object depends on the one header.
-$(OBJS): src/event_store.h
+# PGXS tracks no header dependencies: every object depends on every header.
+$(OBJS): $(wildcard src/*.h)

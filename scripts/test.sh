@@ -15,7 +15,7 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib.sh
 source "$top/scripts/lib.sh"
 
-suites=${ES_SUITES:-package regress isolation pgtap tap}
+suites=${ES_SUITES:-package layers regress isolation pgtap tap}
 port=${ES_TEST_PORT:-54329}
 
 es_install_deps
@@ -74,6 +74,16 @@ run_package() {
     record package/metadata ok
   else
     record package/metadata failed
+  fi
+}
+
+# the include and call graph of src/ (scripts/check_layers.py), on the build
+run_layers() {
+  es_log "layers: the include and call graph of src/"
+  if python3 "$top/scripts/check_layers.py" "$top/src" >&2; then
+    record layers/src ok
+  else
+    record layers/src failed
   fi
 }
 

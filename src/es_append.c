@@ -1,19 +1,21 @@
 /*-------------------------------------------------------------------------
  *
  * es_append.c
- *	  es_append: append events to a stream with optimistic concurrency.
+ *	  Layer 4, entry point: es_append, which appends events to a stream
+ *	  with optimistic concurrency.
  *
  * The two SQL forms (a JSON array of events, or one event given as
- * arguments) are parsed into EsNewEvent structs and share one path:
+ * arguments) are parsed into EsNewEvent structs and share one path,
+ * es_append_events, in named steps:
  *
- *	1. read the stream's row, waiting for an open transaction writing it;
- *	2. if the client gave event ids that are already stored, decide whether
- *	   this is an idempotent retry (return the original result) or an error;
- *	3. check the expected version;
- *	4. claim the stream by moving (or creating) its row at the new version
- *	   (es_stream.c); if somebody got in between, start again at 1;
- *	5. take positions from the register (es_shmem.c) and insert the events
- *	   with the table AM, maintaining the indexes.
+ *	es_append_claim		read the stream's row (waiting for an open
+ *						transaction writing it), decide whether this is an
+ *						idempotent retry (es_find_retry), check the expected
+ *						version, and claim the stream by moving (or creating)
+ *						its row at the new version (es_stream.c); if somebody
+ *						got in between, start again;
+ *	es_insert_events	take positions from the register and insert the
+ *						events with the table AM, maintaining the indexes.
  *
  * The rows are written directly, not through INSERT: the numbering trigger
  * does not fire for them (this code does its work), nor do row triggers a
@@ -26,7 +28,6 @@
 #include "postgres.h"
 
 #include "access/genam.h"
-#include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -34,16 +35,33 @@
 #include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/fmgroids.h"
-#include "utils/numeric.h"
+#include "utils/jsonb.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "utils/uuid.h"
 
 #include "event_store.h"
+#include "es_catalog.h"
+#include "es_events.h"
+#include "es_register.h"
+#include "es_scan.h"
+#include "es_stream.h"
+#include "es_util.h"
+#include "es_validate.h"
+
+/* an event to append */
+typedef struct EsNewEvent
+{
+	text	   *type;
+	Jsonb	   *data;
+	Jsonb	   *metadata;		/* NULL: none */
+	pg_uuid_t	id;
+	bool		id_given;
+	int32		schema_version;
+} EsNewEvent;
 
 /* rows per table_multi_insert() call */
 #define ES_INSERT_BATCH 100
@@ -69,80 +87,6 @@ es_parse_error_context(void *arg)
 
 	if (ctx->index >= 0)
 		errcontext("event %d of the append", ctx->index + 1);
-}
-
-void
-es_check_event_size(int index, const EsNewEvent *ev)
-{
-	Size		size = VARSIZE_ANY(ev->data) + VARSIZE_ANY(ev->type);
-
-	if (ev->metadata != NULL)
-		size += VARSIZE_ANY(ev->metadata);
-	if (size > (Size) es_max_event_size)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("event %d is too large", index + 1),
-				 errdetail("Its type, data and metadata take %zu bytes; event_store.max_event_size is %d bytes.",
-						   size, es_max_event_size)));
-}
-
-static const char *
-es_jsonb_type_name(JsonbValue *v)
-{
-	switch (v->type)
-	{
-		case jbvNull:
-			return "null";
-		case jbvString:
-			return "string";
-		case jbvNumeric:
-			return "number";
-		case jbvBool:
-			return "boolean";
-		case jbvBinary:
-			return JsonContainerIsObject(v->val.binary.data) ? "object" : "array";
-		default:
-			return "value";
-	}
-}
-
-static Jsonb *
-es_metadata_value(JsonbValue *v)
-{
-	if (v->type == jbvNull)
-		return NULL;
-	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("event metadata must be a JSON object"),
-				 errdetail("The metadata is a JSON %s.", es_jsonb_type_name(v))));
-	return JsonbValueToJsonb(v);
-}
-
-static int32
-es_schema_version_value(JsonbValue *v)
-{
-	Numeric		num;
-	Datum		asint;
-
-	if (v->type == jbvNull)
-		return 1;
-	if (v->type != jbvNumeric)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("schema_version must be an integer"),
-				 errdetail("The schema_version is a JSON %s.", es_jsonb_type_name(v))));
-	num = v->val.numeric;
-	if (!es_numeric_is_whole(num))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("schema_version must be an integer")));
-	if (!es_numeric_in_range(num, 1, PG_INT32_MAX))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("schema_version must be between 1 and %d", PG_INT32_MAX)));
-	asint = DirectFunctionCall1(numeric_int4, NumericGetDatum(num));
-	return DatumGetInt32(asint);
 }
 
 static void
@@ -201,7 +145,7 @@ es_parse_event(JsonbContainer *obj, EsNewEvent *ev)
 			have_data = true;
 		}
 		else if (klen == 8 && memcmp(k, "metadata", 8) == 0)
-			ev->metadata = es_metadata_value(&val);
+			ev->metadata = es_event_metadata_value(&val);
 		else if (klen == 2 && memcmp(k, "id", 2) == 0)
 		{
 			if (val.type == jbvNull)
@@ -285,7 +229,7 @@ es_parse_events(Jsonb *events, int *count)
 					 errmsg("event must be a JSON object"),
 					 errdetail("The event is a JSON %s.", es_jsonb_type_name(&v))));
 		es_parse_event(v.val.binary.data, &evs[i]);
-		es_check_event_size(i, &evs[i]);
+		es_validate_event_size(i, evs[i].type, evs[i].data, evs[i].metadata);
 		i++;
 	}
 
@@ -293,6 +237,70 @@ es_parse_events(Jsonb *events, int *count)
 	Assert(i == n);
 	*count = n;
 	return evs;
+}
+
+/* where an event id of the append is stored already */
+typedef struct EsStoredId
+{
+	text	   *stream;
+	int64		version;
+	int64		position;
+} EsStoredId;
+
+/* es_find_retry step 1: the stored event with this id, if any */
+static bool
+es_retry_lookup(Relation rel, Relation idx, pg_uuid_t *id, EsStoredId *stored)
+{
+	EsScan		scan;
+	bool		found;
+
+	es_scan_init(&scan, rel, idx);
+	es_scan_key_uuid(&scan, 1, id);
+	found = es_scan_first(&scan, SnapshotSelf, ForwardScanDirection);
+	if (found)
+	{
+		bool		isnull;
+
+		stored->stream = DatumGetTextPCopy(slot_getattr(scan.slot, Anum_es_events_stream, &isnull));
+		stored->version = DatumGetInt64(slot_getattr(scan.slot, Anum_es_events_version, &isnull));
+		stored->position = DatumGetInt64(slot_getattr(scan.slot, Anum_es_events_position, &isnull));
+	}
+	es_scan_end(&scan);
+	return found;
+}
+
+/*
+ * es_find_retry step 2: an id stored in another stream is a unique
+ * violation; name the other stream only to a role that may read it.
+ */
+static void
+es_refuse_id_elsewhere(const EsCatalog *cat, pg_uuid_t *id, EsStoredId *stored)
+{
+	bool		may_read = pg_class_aclcheck(cat->events, GetUserId(), ACL_SELECT) == ACLCHECK_OK;
+
+	ereport(ERROR,
+			(errcode(ERRCODE_UNIQUE_VIOLATION),
+			 errmsg("event id %s already exists",
+					DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)))),
+			 may_read ?
+			 errdetail("It is stored in stream \"%s\" at version %lld.",
+					   text_to_cstring(stored->stream), (long long) stored->version) : 0));
+}
+
+/*
+ * es_find_retry step 3: some ids are stored, but the append is not a retry
+ * (not all of them, or not as one append in its order).
+ */
+static void
+es_refuse_partial_retry(text *stream, int nfound, int n)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNIQUE_VIOLATION),
+			 errmsg("some event ids of the append already exist in stream \"%s\"",
+					text_to_cstring(stream)),
+			 errdetail("%d of the %d events are stored already, but not as the same append in the same order.",
+					   nfound, n),
+			 errhint("An append is only an idempotent retry when all its event ids are stored, in order, at consecutive versions.")));
 }
 
 /*
@@ -308,14 +316,11 @@ es_parse_events(Jsonb *events, int *count)
  * only some of them, a unique violation.
  */
 static bool
-es_find_retry(const EsCatalog *cat, text *stream, EsStream *st,
-			  bool expected_any, int64 expected,
-			  EsNewEvent *evs, int n, EsAppendResult *result)
+es_find_retry(const EsCatalog *cat, text *stream, bool expected_any,
+			  int64 expected, EsNewEvent *evs, int n, EsAppendResult *result)
 {
 	Relation	rel;
 	Relation	idx;
-	TupleTableSlot *slot;
-	ScanKeyData key;
 	int			i;
 	int			nfound = 0;
 	bool		retry = true;
@@ -334,76 +339,38 @@ es_find_retry(const EsCatalog *cat, text *stream, EsStream *st,
 
 	rel = es_table_open(cat->events, AccessShareLock);
 	idx = index_open(cat->events_event_id, AccessShareLock);
-	slot = table_slot_create(rel, NULL);
-
 	for (i = first_given; i < n; i++)
 	{
-		IndexScanDesc scan;
-		bool		found;
+		EsStoredId	stored;
 
-		if (!evs[i].id_given)
+		if (!evs[i].id_given || !es_retry_lookup(rel, idx, &evs[i].id, &stored))
 		{
 			retry = false;
 			continue;
 		}
-		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ,
-					UUIDPGetDatum(&evs[i].id));
-		scan = index_beginscan(rel, idx, SnapshotSelf, 1, 0);
-		index_rescan(scan, &key, 1, NULL, 0);
-		found = index_getnext_slot(scan, ForwardScanDirection, slot);
-		index_endscan(scan);
-
-		if (!found)
+		nfound++;
+		if (!es_same_name(stored.stream, stream))
+			es_refuse_id_elsewhere(cat, &evs[i].id, &stored);
+		if (i == 0)
 		{
+			result->first_version = stored.version;
+			result->first_position = stored.position;
+		}
+		else if (stored.version != prev_version + 1 ||
+				 stored.position <= prev_position)
 			retry = false;
-			continue;
-		}
-		else
-		{
-			bool		isnull;
-			text	   *other = DatumGetTextPP(slot_getattr(slot, Anum_es_events_stream, &isnull));
-			int64		version = DatumGetInt64(slot_getattr(slot, Anum_es_events_version, &isnull));
-			int64		position = DatumGetInt64(slot_getattr(slot, Anum_es_events_position, &isnull));
-			bool		same_stream = es_same_name(other, stream);
-
-			nfound++;
-			/* name the other stream only to a role that may read it */
-			if (!same_stream)
-				ereport(ERROR,
-						(errcode(ERRCODE_UNIQUE_VIOLATION),
-						 errmsg("event id %s already exists",
-								DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&evs[i].id)))),
-						 pg_class_aclcheck(cat->events, GetUserId(), ACL_SELECT) == ACLCHECK_OK ?
-						 errdetail("It is stored in stream \"%s\" at version %lld.",
-								   text_to_cstring(other), (long long) version) : 0));
-			if (i == 0)
-			{
-				result->first_version = version;
-				result->first_position = position;
-			}
-			else if (version != prev_version + 1 || position <= prev_position)
-				retry = false;
-			prev_version = version;
-			prev_position = position;
-			result->last_version = version;
-			result->last_position = position;
-		}
+		prev_version = stored.version;
+		prev_position = stored.position;
+		result->last_version = stored.version;
+		result->last_position = stored.position;
 	}
-
-	ExecDropSingleTupleTableSlot(slot);
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
 
 	if (nfound == 0)
 		return false;
 	if (!retry || nfound != n)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNIQUE_VIOLATION),
-				 errmsg("some event ids of the append already exist in stream \"%s\"",
-						text_to_cstring(stream)),
-				 errdetail("%d of the %d events are stored already, but not as the same append in the same order.",
-						   nfound, n),
-				 errhint("An append is only an idempotent retry when all its event ids are stored, in order, at consecutive versions.")));
+		es_refuse_partial_retry(stream, nfound, n);
 	if (!expected_any && result->first_version != expected + 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_ES_WRONG_EXPECTED_VERSION),
@@ -488,39 +455,26 @@ es_insert_events(const EsCatalog *cat, text *stream, int64 first_version,
 	table_close(rel, RowExclusiveLock);
 }
 
-static void
-es_append_events(text *stream, bool expected_any, int64 expected,
-				 EsNewEvent *evs, int n, EsAppendResult *result)
+/*
+ * es_append_events step 1: claim the stream at its new version, or find
+ * that this append is a retry of one stored already (true).
+ */
+static bool
+es_append_claim(const EsCatalog *cat, Relation streams, Relation name_index,
+				text *stream, bool expected_any, int64 expected,
+				EsNewEvent *evs, int n, EsStream *st, EsAppendResult *result)
 {
-	const EsCatalog *cat = es_catalog();
-	Relation	streams;
-	Relation	name_index;
-	EsStream	st;
-	bool		retry = false;
-
-	es_require_privilege(cat->events, ACL_INSERT);
-	PreventCommandIfReadOnly("es_append()");
-	PreventCommandIfParallelMode("es_append()");
-	PreventCommandDuringRecovery("es_append()");
-
-	streams = es_table_open(cat->streams, RowExclusiveLock);
-	name_index = index_open(cat->streams_name, AccessShareLock);
-
-	/* claim the stream: see es_stream.c */
 	for (;;)
 	{
 		int64		current;
 
 		CHECK_FOR_INTERRUPTS();
-		es_stream_fetch_settled(streams, name_index, stream, &st);
-		if (es_stream_erased(streams, &st))
+		es_stream_fetch_settled(streams, name_index, stream, st);
+		if (es_stream_erased(streams, st))
 			es_refuse_erased(stream);
-		if (es_find_retry(cat, stream, &st, expected_any, expected, evs, n, result))
-		{
-			retry = true;
-			break;
-		}
-		current = st.exists ? st.version : 0;
+		if (es_find_retry(cat, stream, expected_any, expected, evs, n, result))
+			return true;
+		current = st->exists ? st->version : 0;
 		/* plain INSERTs move the streams row only at the end of a statement */
 		if (es_plain_inserts_in_xact())
 			current = Max(current, es_max_stored_version(cat, stream));
@@ -534,26 +488,46 @@ es_append_events(text *stream, bool expected_any, int64 expected,
 								   n, text_to_cstring(stream), n),
 					 errdetail("Its version is %lld; versions end at %lld.",
 							   (long long) current, (long long) PG_INT64_MAX)));
-		if (st.exists ?
-			es_stream_update(streams, stream, &st, current + n) :
-			es_stream_create(cat, streams, name_index, stream, &st, current + n))
+		if (st->exists ?
+			es_stream_update(streams, stream, st, current + n) :
+			es_stream_create(cat, streams, name_index, stream, st, current + n))
 		{
 			result->first_version = current + 1;
 			result->last_version = current + n;
-			break;
+			return false;
 		}
+		/* somebody got in between: start again */
 	}
+}
 
-	if (!retry)
+static void
+es_append_events(text *stream, bool expected_any, int64 expected,
+				 EsNewEvent *evs, int n, EsAppendResult *result)
+{
+	const EsCatalog *cat = es_ready();
+	Relation	streams;
+	Relation	name_index;
+	EsStream	st;
+
+	es_require_privilege(cat->events, ACL_INSERT);
+	PreventCommandIfReadOnly("es_append()");
+	PreventCommandIfParallelMode("es_append()");
+	PreventCommandDuringRecovery("es_append()");
+
+	streams = es_table_open(cat->streams, RowExclusiveLock);
+	name_index = index_open(cat->streams_name, AccessShareLock);
+	if (!es_append_claim(cat, streams, name_index, stream, expected_any,
+						 expected, evs, n, &st, result))
 	{
-		result->first_position = es_allocate_positions(cat, n);
+		EsDatabase *db = es_positions_ready(cat);
+
+		result->first_position = es_allocate_positions(db, n);
 		result->last_position = result->first_position + n - 1;
 		/* the stream's row now holds the created_at of this append */
 		es_insert_events(cat, stream, result->first_version,
 						 result->first_position, st.last_created, evs, n);
 		CommandCounterIncrement();
 	}
-
 	index_close(name_index, AccessShareLock);
 	table_close(streams, RowExclusiveLock);
 }
@@ -587,20 +561,11 @@ es_append_stream_arg(FunctionCallInfo fcinfo, bool *expected_any,
 	text	   *stream;
 
 	es_require_preload();
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("stream name must not be null")));
-	stream = PG_GETARG_TEXT_PP(0);
-	es_validate_stream_name(stream);
-
+	stream = es_arg_stream(fcinfo, 0);
 	*expected_any = PG_ARGISNULL(1);
 	*expected = *expected_any ? 0 : PG_GETARG_INT64(1);
-	if (*expected < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("expected version must not be negative"),
-				 errhint("Pass NULL to append at any version, 0 for a stream that must not exist yet.")));
+	es_validate_expected_version(*expected,
+								 "Pass NULL to append at any version, 0 for a stream that must not exist yet.");
 	return stream;
 }
 
@@ -642,11 +607,7 @@ es_append_one(PG_FUNCTION_ARGS)
 	EsAppendResult result;
 
 	memset(&ev, 0, sizeof(ev));
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("event type must not be null")));
-	ev.type = PG_GETARG_TEXT_PP(2);
+	ev.type = es_arg_text(fcinfo, 2, "event type");
 	es_validate_type(ev.type);
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
@@ -655,38 +616,15 @@ es_append_one(PG_FUNCTION_ARGS)
 				 errhint("Use '{}' when there is nothing to say.")));
 	ev.data = PG_GETARG_JSONB_P(3);
 	if (!PG_ARGISNULL(4))
-	{
-		Jsonb	   *md = PG_GETARG_JSONB_P(4);
-
-		if (JB_ROOT_IS_SCALAR(md))
-		{
-			JsonbValue	v;
-
-			if (!JsonbExtractScalar(&md->root, &v) || v.type != jbvNull)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("event metadata must be a JSON object"),
-						 errdetail("The metadata is a JSON %s.", es_jsonb_type_name(&v))));
-		}
-		else if (!JB_ROOT_IS_OBJECT(md))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("event metadata must be a JSON object"),
-					 errdetail("The metadata is a JSON array.")));
-		else
-			ev.metadata = md;
-	}
+		ev.metadata = es_event_metadata(PG_GETARG_JSONB_P(4), true);
 	if (!PG_ARGISNULL(5))
 	{
 		memcpy(&ev.id, PG_GETARG_UUID_P(5), sizeof(pg_uuid_t));
 		ev.id_given = true;
 	}
 	ev.schema_version = PG_ARGISNULL(6) ? 1 : PG_GETARG_INT32(6);
-	if (ev.schema_version < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("schema_version must be between 1 and %d", PG_INT32_MAX)));
-	es_check_event_size(0, &ev);
+	es_validate_schema_version(ev.schema_version, "schema_version", PG_INT32_MAX);
+	es_validate_event_size(0, ev.type, ev.data, ev.metadata);
 
 	es_append_events(stream, expected_any, expected, &ev, 1, &result);
 	return es_append_result_datum(fcinfo, stream, &result);

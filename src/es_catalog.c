@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * es_catalog.c
- *	  OIDs of the extension's tables, indexes, sequence and types.
+ *	  Layer 1: OIDs of the extension's tables, indexes, sequence and types
+ *	  (es_catalog.h).
  *
  * The C functions reach the tables by OID, never by a name resolved through
  * search_path, so nothing a user plants in another schema can stand in for
@@ -37,6 +38,7 @@
 #include "utils/typcache.h"
 
 #include "event_store.h"
+#include "es_catalog.h"
 
 static EsCatalog es_cat;
 static bool es_cat_valid = false;
@@ -347,7 +349,6 @@ es_catalog(void)
 {
 	const EsCatalog *cat;
 
-	es_require_preload();
 	cat = es_catalog_if_installed();
 	if (cat == NULL)
 		ereport(ERROR,

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * es_feed.c
- *	  The gap-safe feed: es_read_all, es_read_category and consumer groups.
+ *	  Layer 4, entry points: the gap-safe feed.  es_read_all,
+ *	  es_read_category, consumer groups, es_head_position.
  *
  * A feed read first computes the safe horizon of the position register
  * (es_shmem.c): every position below it is settled, committed or never to
@@ -34,14 +35,21 @@
 #include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/fmgroids.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
 #include "event_store.h"
+#include "es_catalog.h"
+#include "es_emit.h"
+#include "es_events.h"
+#include "es_register.h"
+#include "es_scan.h"
+#include "es_util.h"
+#include "es_validate.h"
 
 /*
  * The consumer group member of a stream: FNV-1a (64 bits) of the name's
@@ -67,37 +75,19 @@ es_member_of(text *stream, int32 size)
 static int64
 es_after_arg(FunctionCallInfo fcinfo, int argno)
 {
-	int64		after;
+	int64		after = PG_ARGISNULL(argno) ? 0 : PG_GETARG_INT64(argno);
 
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("after_position must not be null"),
-				 errhint("Pass 0 to read from the start.")));
-	after = PG_GETARG_INT64(argno);
-	if (after < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("after_position must not be negative"),
-				 errhint("Pass 0 to read from the start.")));
+	es_validate_position(PG_ARGISNULL(argno), after, "after_position",
+						 "Pass 0 to read from the start.");
 	return after;
 }
 
 static int64
 es_max_count_arg(FunctionCallInfo fcinfo, int argno)
 {
-	int64		max_count;
+	int64		max_count = PG_ARGISNULL(argno) ? 0 : PG_GETARG_INT64(argno);
 
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("max_count must not be null")));
-	max_count = PG_GETARG_INT64(argno);
-	if (max_count <= 0 || max_count > ES_MAX_FEED_COUNT)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_count must be between 1 and %d", ES_MAX_FEED_COUNT),
-				 errhint("Read the feed in pages: pass the last position read as after_position.")));
+	es_validate_max_count(ES_READ_FEED, PG_ARGISNULL(argno), max_count);
 	return max_count;
 }
 
@@ -157,30 +147,27 @@ es_types_arg(FunctionCallInfo fcinfo, int argno, int *ntypes)
 /* one index scan of the feed, positioned on its next row */
 typedef struct EsFeedScan
 {
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
-	int64		position;		/* of the row in slot, if !done */
+	EsScan		scan;
+	int64		position;		/* of the row in scan.slot, if !done */
 	bool		done;
 } EsFeedScan;
 
+/*
+ * Events after "after" and below the horizon, in position order: by the
+ * primary key, or by an index on (prefix, position) (a type, a category).
+ */
 static void
 es_feed_scan_begin(EsFeedScan *fs, Relation rel, Relation idx, Snapshot snapshot,
 				   text *prefix, int64 after, int64 horizon)
 {
-	ScanKeyData keys[3];
-	int			nkeys = 0;
-	int			posattr = prefix ? 2 : 1;
+	AttrNumber	posattr = prefix ? 2 : 1;
 
+	es_scan_init(&fs->scan, rel, idx);
 	if (prefix)
-		ScanKeyEntryInitialize(&keys[nkeys++], 0, 1, BTEqualStrategyNumber, InvalidOid,
-							   idx->rd_indcollation[0], F_TEXTEQ, PointerGetDatum(prefix));
-	ScanKeyInit(&keys[nkeys++], posattr, BTGreaterStrategyNumber, F_INT8GT,
-				Int64GetDatum(after));
-	ScanKeyInit(&keys[nkeys++], posattr, BTLessStrategyNumber, F_INT8LT,
-				Int64GetDatum(horizon));
-	fs->slot = table_slot_create(rel, NULL);
-	fs->scan = index_beginscan(rel, idx, snapshot, nkeys, 0);
-	index_rescan(fs->scan, keys, nkeys, NULL, 0);
+		es_scan_key_text(&fs->scan, 1, prefix);
+	es_scan_key_int8(&fs->scan, posattr, BTGreaterStrategyNumber, after);
+	es_scan_key_int8(&fs->scan, posattr, BTLessStrategyNumber, horizon);
+	es_scan_begin(&fs->scan, snapshot);
 	fs->done = false;
 }
 
@@ -191,20 +178,19 @@ es_feed_scan_next(EsFeedScan *fs)
 
 	if (fs->done)
 		return false;
-	if (!index_getnext_slot(fs->scan, ForwardScanDirection, fs->slot))
+	if (!es_scan_next(&fs->scan, ForwardScanDirection))
 	{
 		fs->done = true;
 		return false;
 	}
-	fs->position = DatumGetInt64(slot_getattr(fs->slot, Anum_es_events_position, &isnull));
+	fs->position = DatumGetInt64(slot_getattr(fs->scan.slot, Anum_es_events_position, &isnull));
 	return true;
 }
 
 static void
 es_feed_scan_end(EsFeedScan *fs)
 {
-	index_endscan(fs->scan);
-	ExecDropSingleTupleTableSlot(fs->slot);
+	es_scan_end(&fs->scan);
 }
 
 /*
@@ -219,7 +205,7 @@ es_read_all(PG_FUNCTION_ARGS)
 	int64		max_count = es_max_count_arg(fcinfo, 1);
 	int			ntypes;
 	Datum	   *types = es_types_arg(fcinfo, 2, &ntypes);
-	const EsCatalog *cat = es_catalog();
+	const EsCatalog *cat = es_ready();
 	Tuplestorestate *store;
 	TupleDesc	desc;
 	int64		horizon;
@@ -235,7 +221,7 @@ es_read_all(PG_FUNCTION_ARGS)
 	store = es_begin_srf(fcinfo, &desc);
 
 	/* the horizon first, then the snapshot: see the file header */
-	horizon = es_safe_horizon(cat);
+	horizon = es_safe_horizon(es_positions_ready(cat));
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	rel = es_table_open(cat->events, AccessShareLock);
 	es_check_event_desc(desc, rel);
@@ -249,7 +235,7 @@ es_read_all(PG_FUNCTION_ARGS)
 		es_feed_scan_begin(&fs, rel, idx, snapshot, NULL, after, horizon);
 		while (count < max_count && es_feed_scan_next(&fs))
 		{
-			if (es_emit(&em, fs.slot))
+			if (es_emit(&em, fs.scan.slot))
 				count++;
 		}
 		es_feed_scan_end(&fs);
@@ -277,7 +263,7 @@ es_read_all(PG_FUNCTION_ARGS)
 					best = i;
 			if (best < 0)
 				break;
-			if (es_emit(&em, scans[best].slot))
+			if (es_emit(&em, scans[best].scan.slot))
 				count++;
 			(void) es_feed_scan_next(&scans[best]);
 		}
@@ -295,20 +281,19 @@ es_read_all(PG_FUNCTION_ARGS)
 static text *
 es_category_arg(FunctionCallInfo fcinfo, int argno)
 {
-	text	   *category;
+	text	   *category = es_arg_text(fcinfo, argno, "category");
 
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("category must not be null")));
-	category = PG_GETARG_TEXT_PP(argno);
-	es_validate_stream_name(category);
-	if (memchr(VARDATA_ANY(category), '-', VARSIZE_ANY_EXHDR(category)) != NULL)
+	es_validate_category(category);
+	return category;
+}
+
+static void
+es_validate_consumer_size(int32 size)
+{
+	if (size < 1 || size > ES_MAX_CONSUMER_SIZE)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("category must not contain \"-\""),
-				 errdetail("The category of a stream is the part of its name before the first \"-\".")));
-	return category;
+				 errmsg("consumer_size must be between 1 and %d", ES_MAX_CONSUMER_SIZE)));
 }
 
 static void
@@ -320,10 +305,7 @@ es_group_args(FunctionCallInfo fcinfo, int member_arg, int32 *member, int32 *siz
 				 errmsg("consumer_member and consumer_size must not be null")));
 	*member = PG_GETARG_INT32(member_arg);
 	*size = PG_GETARG_INT32(member_arg + 1);
-	if (*size < 1 || *size > ES_MAX_CONSUMER_SIZE)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("consumer_size must be between 1 and %d", ES_MAX_CONSUMER_SIZE)));
+	es_validate_consumer_size(*size);
 	if (*member < 0 || *member >= *size)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -357,12 +339,12 @@ es_read_category(PG_FUNCTION_ARGS)
 	EsEmitter	em;
 
 	es_group_args(fcinfo, 3, &member, &size);
-	cat = es_catalog();
+	cat = es_ready();
 	es_require_privilege(cat->events, ACL_SELECT);
 	PreventCommandIfParallelMode("es_read_category()");
 	store = es_begin_srf(fcinfo, &desc);
 
-	horizon = es_safe_horizon(cat);
+	horizon = es_safe_horizon(es_positions_ready(cat));
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	rel = es_table_open(cat->events, AccessShareLock);
 	es_check_event_desc(desc, rel);
@@ -375,13 +357,13 @@ es_read_category(PG_FUNCTION_ARGS)
 		if (size > 1)
 		{
 			bool		isnull;
-			text	   *stream = DatumGetTextPP(slot_getattr(fs.slot, Anum_es_events_stream,
+			text	   *stream = DatumGetTextPP(slot_getattr(fs.scan.slot, Anum_es_events_stream,
 															 &isnull));
 
 			if (es_member_of(stream, size) != member)
 				continue;
 		}
-		if (es_emit(&em, fs.slot))
+		if (es_emit(&em, fs.scan.slot))
 			count++;
 	}
 	es_feed_scan_end(&fs);
@@ -405,9 +387,38 @@ es_consumer_member(PG_FUNCTION_ARGS)
 	int32		size = PG_GETARG_INT32(1);
 
 	es_validate_stream_name(stream);
-	if (size < 1 || size > ES_MAX_CONSUMER_SIZE)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("consumer_size must be between 1 and %d", ES_MAX_CONSUMER_SIZE)));
+	es_validate_consumer_size(size);
 	PG_RETURN_INT32(es_member_of(stream, size));
+}
+
+/*
+ * es_head_position() returns bigint
+ */
+PG_FUNCTION_INFO_V1(es_head_position);
+Datum
+es_head_position(PG_FUNCTION_ARGS)
+{
+	const EsCatalog *cat = es_ready();
+
+	es_require_privilege(cat->events, ACL_SELECT);
+	PreventCommandIfParallelMode("es_head_position()");
+	PG_RETURN_INT64(es_readable_head(cat));
+}
+
+/*
+ * _es_head_if_known() returns bigint: es_head_position(), or NULL where the
+ * head cannot be told (a standby, a subscription's target, a parallel
+ * operation): for the monitoring view es_consumers, which must work
+ * everywhere.
+ */
+PG_FUNCTION_INFO_V1(es_head_if_known);
+Datum
+es_head_if_known(PG_FUNCTION_ARGS)
+{
+	const EsCatalog *cat = es_ready();
+
+	es_require_privilege(cat->events, ACL_SELECT);
+	if (!es_head_known(cat) || IsInParallelMode())
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(es_readable_head(cat));
 }

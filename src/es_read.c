@@ -1,12 +1,15 @@
 /*-------------------------------------------------------------------------
  *
  * es_read.c
- *	  Reading streams: es_read_stream, es_stream_version, es_head_position.
+ *	  Layer 4, entry points: reading one stream.  es_read_stream,
+ *	  es_read_stream_at (time travel), es_stream_version, es_load_snapshot
+ *	  and es_load_aggregate.
  *
  * Stream reads use the caller's snapshot, like any SELECT: a transaction
- * sees its own appends and a consistent picture of the others'.  The set
- * returning function fills a tuplestore in one call (materialize mode), so
- * a LIMIT that stops reading early leaves no scan open.
+ * sees its own appends and a consistent picture of the others', and the
+ * stream's rules and upcasters as of the same snapshot (es_emit.c).  The
+ * set returning functions fill a tuplestore in one call (materialize mode),
+ * so a LIMIT that stops reading early leaves no scan open.
  *
  *-------------------------------------------------------------------------
  */
@@ -14,192 +17,28 @@
 
 #include "access/genam.h"
 #include "access/table.h"
-#include "access/xact.h"
 #include "access/tableam.h"
-#include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/fmgroids.h"
-#include "utils/memutils.h"
+#include "utils/jsonb.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
 #include "event_store.h"
+#include "es_catalog.h"
+#include "es_emit.h"
+#include "es_events.h"
+#include "es_scan.h"
+#include "es_stream.h"
+#include "es_validate.h"
 
-/*
- * The memory of the tuplestores the read functions return.
- *
- * A page of the feed is about half a megabyte of rows.  Built in per-query
- * memory, it is given back to malloc at the end of each query, which hands
- * the big blocks back to the kernel, and the next page faults them in again:
- * measured, that cost a third of a catch-up's speed against a plain SELECT.
- * So the rows of a query's reads live in a context of ours (EsResultMemory)
- * whose blocks are kept from one query to the next.
- *
- * Each such context belongs to one query at a time: it is taken from a
- * small pool when a read first runs in a query, shared by every read of that
- * query (a LATERAL join calling a read once per row reuses the memory of the
- * rows the executor has already released), and given back when the query's
- * memory goes, through a reset callback on it.  That callback runs whether
- * the query ends normally or fails, in a subtransaction or not: after a
- * normal end the executor has ended every tuplestore, so the context holds
- * nothing but free blocks and is kept as it is; when the query's memory goes
- * while its transaction is aborting, the tuplestores were never ended, and
- * the context is reset.  A kept context that has grown past a bound is reset
- * too, so no path can make one grow without end.
- *
- * A tuplestore spills to a temporary file past its memory bound.  With
- * work_mem's default of 4MB, that was every read of more than about 6,000
- * events: a whole stream, an aggregate, which a plain SELECT streams to the
- * client without storing.  event_store.read_mem (16MB) raises the bound for
- * our result rows alone; a larger work_mem still applies.
- */
-#define ES_RESULT_MEMORY_KEEP	(8 * 1024 * 1024)
-#define ES_RESULT_POOL_SIZE		2
-
-typedef struct EsResultMemory
-{
-	MemoryContext query;		/* the query's memory it serves; NULL: idle */
-	MemoryContext rows;			/* where its tuplestores live */
-	MemoryContextCallback callback; /* on "query" */
-	struct EsResultMemory *next;
-} EsResultMemory;
-
-static EsResultMemory *es_results_active = NULL;	/* serving a query */
-static EsResultMemory *es_results_idle = NULL;	/* the pool */
-static int	es_results_nidle = 0;
-
-/* The query's memory is going: give its result memory back. */
-static void
-es_result_memory_release(void *arg)
-{
-	EsResultMemory *rm = (EsResultMemory *) arg;
-	EsResultMemory **link;
-
-	for (link = &es_results_active; *link != NULL; link = &(*link)->next)
-	{
-		if (*link == rm)
-		{
-			*link = rm->next;
-			break;
-		}
-	}
-	rm->query = NULL;
-
-	/*
-	 * Outside a running transaction (an abort, or the end of a transaction)
-	 * the tuplestores may never have been ended: reset.
-	 */
-	if (!IsTransactionState() ||
-		MemoryContextMemAllocated(rm->rows, true) > ES_RESULT_MEMORY_KEEP)
-		MemoryContextReset(rm->rows);
-
-	if (es_results_nidle >= ES_RESULT_POOL_SIZE)
-	{
-		MemoryContextDelete(rm->rows);
-		pfree(rm);
-		return;
-	}
-	rm->next = es_results_idle;
-	es_results_idle = rm;
-	es_results_nidle++;
-}
-
-/* The result memory of the query whose memory is "query". */
-static MemoryContext
-es_result_memory(MemoryContext query)
-{
-	EsResultMemory *rm;
-
-	for (rm = es_results_active; rm != NULL; rm = rm->next)
-		if (rm->query == query)
-			return rm->rows;
-
-	if (es_results_idle != NULL)
-	{
-		rm = es_results_idle;
-		es_results_idle = rm->next;
-		es_results_nidle--;
-	}
-	else
-	{
-		rm = MemoryContextAllocZero(TopMemoryContext, sizeof(EsResultMemory));
-		rm->rows = AllocSetContextCreate(TopMemoryContext,
-										 "event_store result rows",
-										 ALLOCSET_DEFAULT_SIZES);
-	}
-	rm->query = query;
-	rm->callback.func = es_result_memory_release;
-	rm->callback.arg = rm;
-	MemoryContextRegisterResetCallback(query, &rm->callback);
-	rm->next = es_results_active;
-	es_results_active = rm;
-	return rm->rows;
-}
-
-/*
- * Start a materialize-mode set returning function; returns the tuplestore
- * and the result descriptor.  (InitMaterializedSRF() exists from 15 on;
- * this is the same, for every supported version, but for the memory.)
- */
-Tuplestorestate *
-es_begin_srf(FunctionCallInfo fcinfo, TupleDesc *desc)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MemoryContext old;
-	Tuplestorestate *store;
-
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("set-valued function called in context that cannot accept a set")));
-	if (!(rsinfo->allowedModes & SFRM_Materialize))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("materialize mode required, but it is not allowed in this context")));
-
-	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	if (get_call_result_type(fcinfo, NULL, desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	*desc = CreateTupleDescCopy(*desc);
-	MemoryContextSwitchTo(es_result_memory(rsinfo->econtext->ecxt_per_query_memory));
-	store = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0,
-								  false, Max(work_mem, es_read_mem));
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = store;
-	rsinfo->setDesc = *desc;
-	MemoryContextSwitchTo(old);
-	return store;
-}
-
-/*
- * es_event has the columns of the events table, in the same order, so that
- * a stored row is returned as it is.  Refuse a type that drifted.
- */
-void
-es_check_event_desc(TupleDesc result, Relation rel)
-{
-	TupleDesc	table = RelationGetDescr(rel);
-	int			i;
-
-	if (result->natts != table->natts)
-		goto mismatch;
-	for (i = 0; i < result->natts; i++)
-		if (TupleDescAttr(result, i)->atttypid != TupleDescAttr(table, i)->atttypid ||
-			TupleDescAttr(result, i)->attisdropped)
-			goto mismatch;
-	return;
-
-mismatch:
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("type \"%s.es_event\" does not match table \"%s.events\"",
-					ES_SCHEMA_NAME, ES_SCHEMA_NAME),
-			 errhint("Do not alter the extension's objects; reinstall the extension from a dump.")));
-}
+/* the event type of the row es_load_aggregate returns for a snapshot */
+#define ES_SNAPSHOT_TYPE	"$snapshot"
 
 /*
  * es_read_stream(stream text, from_version bigint, max_count bigint,
@@ -220,39 +59,24 @@ es_read_stream(PG_FUNCTION_ARGS)
 	const EsCatalog *cat;
 	Relation	rel;
 	Relation	idx;
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
-	ScanKeyData keys[2];
+	EsScan		scan;
 	Tuplestorestate *store;
 	TupleDesc	desc;
 	int64		count = 0;
 	ScanDirection dir;
 	EsEmitter	em;
 
-	es_require_preload();
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("stream name must not be null")));
-	stream = PG_GETARG_TEXT_PP(0);
-	es_validate_stream_name(stream);
-	if (has_from && from < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("from_version must be at least 1"),
-				 errhint("The first event of a stream has version 1; pass NULL to read from the start (or, backwards, from the end).")));
-	if (limited && max_count <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_count must be positive"),
-				 errhint("Pass NULL to read without a limit.")));
+	stream = es_arg_stream(fcinfo, 0);
+	if (has_from)
+		es_validate_from_version(from);
+	es_validate_max_count(ES_READ_STREAM, !limited, max_count);
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("backwards must not be null")));
 	backwards = PG_GETARG_BOOL(3);
 
-	cat = es_catalog();
+	cat = es_ready();
 	es_require_privilege(cat->events, ACL_SELECT);
 
 	store = es_begin_srf(fcinfo, &desc);
@@ -261,30 +85,23 @@ es_read_stream(PG_FUNCTION_ARGS)
 	es_check_event_desc(desc, rel);
 	idx = index_open(cat->events_stream_version, AccessShareLock);
 
-	ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
-						   idx->rd_indcollation[0], F_TEXTEQ,
-						   PointerGetDatum(stream));
+	es_scan_init(&scan, rel, idx);
+	es_scan_key_text(&scan, 1, stream);
 	if (has_from)
-		ScanKeyEntryInitialize(&keys[1], 0, 2,
-							   backwards ? BTLessEqualStrategyNumber : BTGreaterEqualStrategyNumber,
-							   InvalidOid, InvalidOid,
-							   backwards ? F_INT8LE : F_INT8GE,
-							   Int64GetDatum(from));
+		es_scan_key_int8(&scan, 2,
+						 backwards ? BTLessEqualStrategyNumber : BTGreaterEqualStrategyNumber,
+						 from);
 	dir = backwards ? BackwardScanDirection : ForwardScanDirection;
 
 	es_emitter_init(&em, cat, store, desc, GetActiveSnapshot());
-	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, idx, GetActiveSnapshot(), has_from ? 2 : 1, 0);
-	index_rescan(scan, keys, has_from ? 2 : 1, NULL, 0);
-	while ((!limited || count < max_count) &&
-		   index_getnext_slot(scan, dir, slot))
+	es_scan_begin(&scan, GetActiveSnapshot());
+	while ((!limited || count < max_count) && es_scan_next(&scan, dir))
 	{
-		if (es_emit(&em, slot))
+		if (es_emit(&em, scan.slot))
 			count++;
 	}
-	index_endscan(scan);
+	es_scan_end(&scan);
 	es_emitter_end(&em);
-	ExecDropSingleTupleTableSlot(slot);
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
 
@@ -299,97 +116,267 @@ PG_FUNCTION_INFO_V1(es_stream_version);
 Datum
 es_stream_version(PG_FUNCTION_ARGS)
 {
-	text	   *stream;
-	const EsCatalog *cat;
+	text	   *stream = es_arg_stream(fcinfo, 0);
+	const EsCatalog *cat = es_ready();
 	EsStreamView view;
 
-	es_require_preload();
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("stream name must not be null")));
-	stream = PG_GETARG_TEXT_PP(0);
-	es_validate_stream_name(stream);
-
-	cat = es_catalog();
 	es_require_privilege(cat->streams, ACL_SELECT);
 	(void) es_stream_view(cat, GetActiveSnapshot(), stream, &view, false);
 	PG_RETURN_INT64(view.version);
 }
 
 /*
- * The position of the newest event below "below" that snapshot sees, by a
- * backward scan of the primary key; 0 when there is none.
+ * Scan the stream forwards from version "from" (>= 1) up to "until"
+ * (inclusive; 0 for no bound), through the emitter.  With has_time, stop at
+ * the first event created after at_time, so that what is returned is always
+ * a prefix of the stream.
  */
-int64
-es_newest_position(const EsCatalog *cat, Snapshot snapshot, int64 below)
+static void
+es_scan_stream(EsEmitter *em, text *stream, int64 from, int64 until,
+			   bool has_time, TimestampTz at_time)
 {
+	const EsCatalog *cat = em->cat;
 	Relation	rel = es_table_open(cat->events, AccessShareLock);
-	Relation	idx = index_open(cat->events_pkey, AccessShareLock);
-	IndexScanDesc scan;
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	ScanKeyData key;
-	int64		result = 0;
+	Relation	idx = index_open(cat->events_stream_version, AccessShareLock);
+	EsScan		scan;
 
-	ScanKeyInit(&key, 1, BTLessStrategyNumber, F_INT8LT, Int64GetDatum(below));
-	scan = index_beginscan(rel, idx, snapshot, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	if (index_getnext_slot(scan, BackwardScanDirection, slot))
+	es_check_event_desc(em->desc, rel);
+	es_scan_init(&scan, rel, idx);
+	es_scan_key_text(&scan, 1, stream);
+	es_scan_key_int8(&scan, 2, BTGreaterEqualStrategyNumber, from);
+	if (until > 0)
+		es_scan_key_int8(&scan, 2, BTLessEqualStrategyNumber, until);
+	es_scan_begin(&scan, em->snapshot);
+	while (es_scan_next(&scan, ForwardScanDirection))
 	{
-		bool		isnull;
+		if (has_time)
+		{
+			bool		isnull;
+			TimestampTz created = DatumGetTimestampTz(slot_getattr(scan.slot, Anum_es_events_created_at, &isnull));
 
-		result = DatumGetInt64(slot_getattr(slot, Anum_es_events_position, &isnull));
+			if (created > at_time)
+				break;
+		}
+		(void) es_emit(em, scan.slot);
 	}
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
+	es_scan_end(&scan);
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
-	return result;
 }
 
 /*
- * The position of the newest event a feed reader may see now: the highest
- * committed position below the safe horizon of the position register, read
- * with a snapshot taken after the horizon.  0 when there is none.
+ * es_read_stream_at(stream text, at_version bigint, at_time timestamptz)
  */
-int64
-es_readable_head(const EsCatalog *cat)
-{
-	int64		horizon = es_safe_horizon(cat);
-	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	int64		head = es_newest_position(cat, snapshot, horizon);
-
-	UnregisterSnapshot(snapshot);
-	return head;
-}
-
-/*
- * es_head_position() returns bigint
- */
-PG_FUNCTION_INFO_V1(es_head_position);
+PG_FUNCTION_INFO_V1(es_read_stream_at);
 Datum
-es_head_position(PG_FUNCTION_ARGS)
+es_read_stream_at(PG_FUNCTION_ARGS)
 {
-	const EsCatalog *cat = es_catalog();
+	text	   *stream = es_arg_stream(fcinfo, 0);
+	bool		has_version = !PG_ARGISNULL(1);
+	bool		has_time = !PG_ARGISNULL(2);
+	int64		at_version = has_version ? PG_GETARG_INT64(1) : 0;
+	TimestampTz at_time = has_time ? PG_GETARG_TIMESTAMPTZ(2) : 0;
+	const EsCatalog *cat;
+	Tuplestorestate *store;
+	TupleDesc	desc;
+	EsEmitter	em;
+
+	if (has_version == has_time)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("exactly one of at_version and at_time must be given"),
+				 errhint("es_read_stream_at(stream, at_version => 5) or es_read_stream_at(stream, at_time => '2026-01-01').")));
+	if (has_version && at_version < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("at_version must not be negative")));
+	if (has_time && TIMESTAMP_NOT_FINITE(at_time))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("at_time must be finite")));
+
+	cat = es_ready();
+	es_require_privilege(cat->events, ACL_SELECT);
+	store = es_begin_srf(fcinfo, &desc);
+	if (has_version && at_version == 0)
+		return (Datum) 0;		/* before the first event */
+	es_emitter_init(&em, cat, store, desc, GetActiveSnapshot());
+	es_scan_stream(&em, stream, 1, has_version ? at_version : 0, has_time, at_time);
+	es_emitter_end(&em);
+	return (Datum) 0;
+}
+
+typedef struct EsSnapshot
+{
+	int64		version;
+	Jsonb	   *state;
+	int32		schema_version;
+	TimestampTz created_at;
+} EsSnapshot;
+
+/*
+ * The stream's snapshot, if one is stored and usable, as snapshot sees
+ * them both: its schema version at least min_schema_version, at most the
+ * stream's version, and no event after it hidden (it must not stand for
+ * events a read no longer returns).  Rules hide a prefix of the stream, so
+ * the event right after it tells.
+ */
+static bool
+es_usable_snapshot(const EsCatalog *cat, Snapshot snapshot, text *stream,
+				   int32 min_schema_version, EsSnapshot *snap)
+{
+	EsStreamView view;
+	Relation	rel;
+	Relation	idx;
+	EsScan		scan;
+	bool		found;
+	int64		lowest;
+
+	if (!es_stream_view(cat, snapshot, stream, &view, false) || view.erased)
+		return false;
+
+	rel = es_table_open(cat->snapshots, AccessShareLock);
+	idx = index_open(cat->snapshots_pkey, AccessShareLock);
+	es_scan_init(&scan, rel, idx);
+	es_scan_key_text(&scan, 1, stream);
+	found = es_scan_first(&scan, snapshot, ForwardScanDirection);
+	if (found)
+	{
+		TupleTableSlot *slot = scan.slot;
+		bool		isnull;
+
+		snap->version = DatumGetInt64(slot_getattr(slot, Anum_es_snapshots_version, &isnull));
+		snap->state = DatumGetJsonbPCopy(slot_getattr(slot, Anum_es_snapshots_state, &isnull));
+		snap->schema_version = DatumGetInt32(slot_getattr(slot, Anum_es_snapshots_schema_version, &isnull));
+		snap->created_at = DatumGetTimestampTz(slot_getattr(slot, Anum_es_snapshots_created_at, &isnull));
+	}
+	es_scan_end(&scan);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+
+	if (!found || snap->schema_version < min_schema_version ||
+		snap->version < 1 || snap->version > view.version)
+		return false;
+	if (!view.has_rules)
+		return true;
+
+	lowest = es_snapshot_floor(view.rules.truncate_before, view.rules.deleted);
+	if (view.rules.max_count > 0)
+		lowest = Max(lowest, view.version - view.rules.max_count);
+	if (snap->version < lowest)
+		return false;
+	/* max_age: the event after it must still be returned */
+	if (view.rules.max_age > 0 && snap->version < view.version)
+	{
+		TimestampTz created;
+
+		if (!es_event_created_at(cat, snapshot, stream, snap->version + 1, &created))
+			return false;		/* erased under it: nothing to stand on */
+		if (es_view_hides(&view, snap->version + 1, created,
+						  GetCurrentTransactionStartTimestamp()))
+			return false;
+	}
+	return true;
+}
+
+static int32
+es_min_schema_version_arg(FunctionCallInfo fcinfo, int argno)
+{
+	int32		v;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("min_schema_version must not be null"),
+				 errhint("Pass 1 to accept a snapshot of any schema version.")));
+	v = PG_GETARG_INT32(argno);
+	es_validate_schema_version(v, "min_schema_version", PG_INT32_MAX);
+	return v;
+}
+
+/*
+ * es_load_snapshot(stream text, min_schema_version integer)
+ *	  returns table (version, state, schema_version, created_at)
+ */
+PG_FUNCTION_INFO_V1(es_load_snapshot);
+Datum
+es_load_snapshot(PG_FUNCTION_ARGS)
+{
+	text	   *stream = es_arg_stream(fcinfo, 0);
+	int32		min_schema_version = es_min_schema_version_arg(fcinfo, 1);
+	const EsCatalog *cat = es_ready();
+	Tuplestorestate *store;
+	TupleDesc	desc;
+	EsSnapshot	snap;
+
+	es_require_privilege(cat->streams, ACL_SELECT);
+	es_require_privilege(cat->snapshots, ACL_SELECT);
+	store = es_begin_srf(fcinfo, &desc);
+	if (es_usable_snapshot(cat, GetActiveSnapshot(), stream, min_schema_version, &snap))
+	{
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		values[0] = Int64GetDatum(snap.version);
+		values[1] = JsonbPGetDatum(snap.state);
+		values[2] = Int32GetDatum(snap.schema_version);
+		values[3] = TimestampTzGetDatum(snap.created_at);
+		tuplestore_putvalues(store, desc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * es_load_aggregate(stream text, min_schema_version integer)
+ *	  returns setof es_event
+ *
+ * The usable snapshot first, as a row of type "$snapshot" (its state as
+ * data, its version and schema version; no position, id or metadata), then
+ * the events after it; without a usable snapshot, every event the stream
+ * returns.  One round trip, one snapshot of the database.
+ */
+PG_FUNCTION_INFO_V1(es_load_aggregate);
+Datum
+es_load_aggregate(PG_FUNCTION_ARGS)
+{
+	text	   *stream = es_arg_stream(fcinfo, 0);
+	int32		min_schema_version = es_min_schema_version_arg(fcinfo, 1);
+	const EsCatalog *cat = es_ready();
+	Snapshot	snapshot = GetActiveSnapshot();
+	Tuplestorestate *store;
+	TupleDesc	desc;
+	EsSnapshot	snap;
+	EsEmitter	em;
+	int64		from = 1;
 
 	es_require_privilege(cat->events, ACL_SELECT);
-	PreventCommandIfParallelMode("es_head_position()");
-	PG_RETURN_INT64(es_readable_head(cat));
+	es_require_privilege(cat->streams, ACL_SELECT);
+	es_require_privilege(cat->snapshots, ACL_SELECT);
+	store = es_begin_srf(fcinfo, &desc);
+	if (es_usable_snapshot(cat, snapshot, stream, min_schema_version, &snap))
+	{
+		Datum		values[Natts_es_events];
+		bool		nulls[Natts_es_events];
+
+		memset(nulls, true, sizeof(nulls));
+		values[Anum_es_events_stream - 1] = PointerGetDatum(stream);
+		nulls[Anum_es_events_stream - 1] = false;
+		values[Anum_es_events_version - 1] = Int64GetDatum(snap.version);
+		nulls[Anum_es_events_version - 1] = false;
+		values[Anum_es_events_type - 1] = CStringGetTextDatum(ES_SNAPSHOT_TYPE);
+		nulls[Anum_es_events_type - 1] = false;
+		values[Anum_es_events_data - 1] = JsonbPGetDatum(snap.state);
+		nulls[Anum_es_events_data - 1] = false;
+		values[Anum_es_events_schema_version - 1] = Int32GetDatum(snap.schema_version);
+		nulls[Anum_es_events_schema_version - 1] = false;
+		values[Anum_es_events_created_at - 1] = TimestampTzGetDatum(snap.created_at);
+		nulls[Anum_es_events_created_at - 1] = false;
+		tuplestore_putvalues(store, desc, values, nulls);
+		from = snap.version + 1;
+	}
+	es_emitter_init(&em, cat, store, desc, snapshot);
+	es_scan_stream(&em, stream, from, 0, false, 0);
+	es_emitter_end(&em);
+	return (Datum) 0;
 }
 
-/*
- * _es_head_if_known() returns bigint: es_head_position(), or NULL where the
- * head cannot be told (a standby, a subscription's target): for the
- * monitoring view es_consumers, which must work everywhere.
- */
-PG_FUNCTION_INFO_V1(es_head_if_known);
-Datum
-es_head_if_known(PG_FUNCTION_ARGS)
-{
-	const EsCatalog *cat = es_catalog();
-
-	es_require_privilege(cat->events, ACL_SELECT);
-	if (!es_head_known(cat) || IsInParallelMode())
-		PG_RETURN_NULL();
-	PG_RETURN_INT64(es_readable_head(cat));
-}

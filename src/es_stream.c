@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * es_stream.c
- *	  Streams: name rules, and the streams table, whose rows serialize the
- *	  writers of each stream.
+ *	  Layer 2: the streams table, whose rows serialize the writers of each
+ *	  stream; the rows a transaction holds; a stream's row as a snapshot
+ *	  sees it.
  *
  * A writer claims a stream by updating (or creating) its row in
  * event_store.streams, before it takes positions and inserts events.  The
@@ -66,6 +67,12 @@
 #include "utils/timestamp.h"
 
 #include "event_store.h"
+#include "es_catalog.h"
+#include "es_compat.h"
+#include "es_scan.h"
+#include "es_stream.h"
+#include "es_util.h"
+#include "es_validate.h"
 
 typedef struct EsHeldStream
 {
@@ -79,28 +86,8 @@ static MemoryContext es_held_context = NULL;
 static HTAB *es_held = NULL;
 static Oid	es_held_relid = InvalidOid; /* the streams table they are in */
 static Oid	es_held_relfile = InvalidOid;	/* and its file */
-static bool es_held_callbacks = false;
+static bool es_plain_inserts = false;
 
-#if PG_VERSION_NUM >= 160000
-#define ES_RELFILE(rel)	((rel)->rd_locator.relNumber)
-#else
-#define ES_RELFILE(rel)	((rel)->rd_node.relNode)
-#endif
-
-uint64
-es_name_hash(text *name)
-{
-	return hash_bytes_extended((const unsigned char *) VARDATA_ANY(name),
-							   VARSIZE_ANY_EXHDR(name), 0);
-}
-
-/* Equal texts, byte for byte (names and types are compared in "C"). */
-bool
-es_same_name(text *a, text *b)
-{
-	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
-		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
-}
 
 /* The memory lives in TopTransactionContext: forget, or free and forget. */
 static void
@@ -114,56 +101,58 @@ es_held_forget(bool free_it)
 	es_held_relfile = InvalidOid;
 }
 
-static void
-es_held_xact_callback(XactEvent event, void *arg)
-{
-	switch (event)
-	{
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-		case XACT_EVENT_PREPARE:
-			es_held_forget(false);
-			break;
-		default:
-			break;
-	}
-}
-
 static void es_held_forget_one(EsHeldStream *held);
+
+/*
+ * The end of the transaction (event_store.c): the memory was in
+ * TopTransactionContext, and so was the plain INSERTs' flag.
+ */
+void
+es_stream_xact_end(void)
+{
+	es_held_forget(false);
+	es_plain_inserts = false;
+}
 
 /*
  * A subtransaction that rolls back takes its row versions with it: forget
  * where it wrote (a later write looks the row up through the index); one
  * that commits hands them to its parent.
  */
-static void
-es_held_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-						 SubTransactionId parentSubid, void *arg)
+void
+es_stream_subxact_end(bool committed, SubTransactionId mySubid,
+					  SubTransactionId parentSubid)
 {
 	HASH_SEQ_STATUS seq;
 	EsHeldStream *held;
 
 	if (es_held == NULL)
 		return;
-	switch (event)
+	hash_seq_init(&seq, es_held);
+	while ((held = hash_seq_search(&seq)) != NULL)
 	{
-		case SUBXACT_EVENT_ABORT_SUB:
-			hash_seq_init(&seq, es_held);
-			while ((held = hash_seq_search(&seq)) != NULL)
-				if (held->subid >= mySubid)
-					es_held_forget_one(held);
-			break;
-		case SUBXACT_EVENT_COMMIT_SUB:
-			hash_seq_init(&seq, es_held);
-			while ((held = hash_seq_search(&seq)) != NULL)
-				if (held->subid == mySubid)
-					held->subid = parentSubid;
-			break;
-		default:
-			break;
+		if (!committed && held->subid >= mySubid)
+			es_held_forget_one(held);
+		else if (committed && held->subid == mySubid)
+			held->subid = parentSubid;
 	}
+}
+
+/*
+ * This transaction inserts events by plain INSERT: then the streams rows
+ * may lag behind the stored events until the end of the statement, and
+ * es_append counts from the stored events too (es_trigger.c sets it).
+ */
+void
+es_stream_plain_inserts(void)
+{
+	es_plain_inserts = true;
+}
+
+bool
+es_plain_inserts_in_xact(void)
+{
+	return es_plain_inserts;
 }
 
 static EsHeldStream *
@@ -257,12 +246,6 @@ es_held_remember(Relation streams, text *name, EsStream *stream)
 		es_held_forget(true);
 	if (es_held == NULL)
 	{
-		if (!es_held_callbacks)
-		{
-			RegisterXactCallback(es_held_xact_callback, NULL);
-			RegisterSubXactCallback(es_held_subxact_callback, NULL);
-			es_held_callbacks = true;
-		}
 		es_held_context = AllocSetContextCreate(TopTransactionContext,
 												"event_store held streams",
 												ALLOCSET_DEFAULT_SIZES);
@@ -296,59 +279,6 @@ es_held_drop(text *name)
 
 	if (held != NULL)
 		es_held_forget_one(held);
-}
-
-void
-es_validate_stream_name(text *name)
-{
-	int			len = VARSIZE_ANY_EXHDR(name);
-
-	if (len == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("stream name must not be empty")));
-	if (len > ES_MAX_STREAM_NAME_BYTES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("stream name is too long"),
-				 errdetail("The name has %d bytes; the limit is %d bytes.",
-						   len, ES_MAX_STREAM_NAME_BYTES)));
-	if (VARDATA_ANY(name)[0] == '-')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("stream name must not start with \"-\""),
-				 errdetail("The category of a stream is the part of its name before the first \"-\".")));
-}
-
-void
-es_validate_type(text *type)
-{
-	int			len = VARSIZE_ANY_EXHDR(type);
-
-	if (len == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("event type must not be empty")));
-	if (len > ES_MAX_TYPE_BYTES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("event type is too long"),
-				 errdetail("The type has %d bytes; the limit is %d bytes.",
-						   len, ES_MAX_TYPE_BYTES)));
-}
-
-/*
- * The category: the part of the name before the first "-", or the whole
- * name when it has none.
- */
-text *
-es_category_of(text *name)
-{
-	const char *s = VARDATA_ANY(name);
-	int			len = VARSIZE_ANY_EXHDR(name);
-	const char *dash = memchr(s, '-', len);
-
-	return cstring_to_text_with_len(s, dash ? (int) (dash - s) : len);
 }
 
 /*
@@ -416,20 +346,17 @@ es_stream_fetch(Relation streams, Relation name_index, text *name,
 				EsStream *stream)
 {
 	SnapshotData dirty;
-	ScanKeyData key;
-	IndexScanDesc scan;
+	EsScan		scan;
 	ItemPointer tid;
 
 	memset(stream, 0, sizeof(EsStream));
 	stream->wait_xid = InvalidTransactionId;
 
 	InitDirtySnapshot(dirty);
-	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
-						   name_index->rd_indcollation[0], F_TEXTEQ,
-						   PointerGetDatum(name));
-	scan = index_beginscan(streams, name_index, &dirty, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
+	es_scan_init(&scan, streams, name_index);
+	es_scan_key_text(&scan, 1, name);
+	es_scan_begin(&scan, &dirty);
+	while ((tid = es_scan_next_tid(&scan, ForwardScanDirection)) != NULL)
 	{
 		ItemPointerData at = *tid;
 		HeapTuple	tuple;
@@ -440,8 +367,8 @@ es_stream_fetch(Relation streams, Relation name_index, text *name,
 		if (!es_stream_heap_fetch(streams, &at, &dirty, &tuple, &all_dead))
 		{
 			/* as index_getnext_slot: the index may forget a dead chain */
-			if (!scan->xactStartedInRecovery)
-				scan->kill_prior_tuple = all_dead;
+			if (!scan.scan->xactStartedInRecovery)
+				scan.scan->kill_prior_tuple = all_dead;
 			continue;
 		}
 
@@ -461,7 +388,7 @@ es_stream_fetch(Relation streams, Relation name_index, text *name,
 																desc, &isnull));
 		break;
 	}
-	index_endscan(scan);
+	es_scan_end(&scan);
 }
 
 /*
@@ -698,25 +625,12 @@ es_stream_write(Relation streams, text *name, EsStream *stream,
 	HeapTuple	tuple;
 	TM_Result	result;
 	TM_FailureData tmfd;
-	LockTupleMode lockmode;
 	bool		index_it;
-	bool		only_summarizing = false;
-#if PG_VERSION_NUM >= 160000
-	TU_UpdateIndexes update_indexes;
-#endif
+	bool		only_summarizing;
 
 	tuple = heap_modify_tuple(stream->tuple, desc, values, nulls, replace);
-
-#if PG_VERSION_NUM >= 160000
-	result = heap_update(streams, &stream->tid, tuple, GetCurrentCommandId(true),
-						 InvalidSnapshot, true, &tmfd, &lockmode, &update_indexes);
-	index_it = (update_indexes != TU_None);
-	only_summarizing = (update_indexes == TU_Summarizing);
-#else
-	result = heap_update(streams, &stream->tid, tuple, GetCurrentCommandId(true),
-						 InvalidSnapshot, true, &tmfd, &lockmode);
-	index_it = !HeapTupleIsHeapOnly(tuple);
-#endif
+	result = es_heap_update(streams, &stream->tid, tuple, &tmfd, &index_it,
+							&only_summarizing);
 
 	switch (result)
 	{
@@ -756,4 +670,44 @@ es_raise_wrong_version(text *name, int64 expected, int64 actual)
 			 errdetail("Expected version %lld, actual version %lld.",
 					   (long long) expected, (long long) actual),
 			 errhint("Read the stream again and retry with its current version, or pass NULL to append at any version.")));
+}
+
+/*
+ * The stream's row as snapshot sees it, into view: its version, rules,
+ * erasure and the created_at of its last append (streams.updated_at); a
+ * copy of its metadata if want_metadata.  False (and an empty view) if the
+ * snapshot sees no row.  (Readers use it; writers fetch the row to claim it.)
+ */
+bool
+es_stream_view(const EsCatalog *cat, Snapshot snapshot, text *name,
+			   EsStreamView *view, bool want_metadata)
+{
+	Relation	rel = es_table_open(cat->streams, AccessShareLock);
+	Relation	idx = index_open(cat->streams_name, AccessShareLock);
+	EsScan		scan;
+
+	memset(view, 0, sizeof(EsStreamView));
+	es_scan_init(&scan, rel, idx);
+	es_scan_key_text(&scan, 1, name);
+	if (es_scan_first(&scan, snapshot, ForwardScanDirection))
+	{
+		TupleTableSlot *slot = scan.slot;
+		bool		isnull;
+		Jsonb	   *metadata;
+
+		view->exists = true;
+		view->version = DatumGetInt64(slot_getattr(slot, Anum_es_streams_version, &isnull));
+		view->last_created = DatumGetTimestampTz(slot_getattr(slot, Anum_es_streams_updated_at,
+															  &isnull));
+		(void) slot_getattr(slot, Anum_es_streams_erased_at, &isnull);
+		view->erased = !isnull;
+		metadata = DatumGetJsonbP(slot_getattr(slot, Anum_es_streams_metadata, &isnull));
+		view->has_rules = es_stream_rules_of(metadata, &view->rules);
+		if (want_metadata)
+			view->metadata = DatumGetJsonbPCopy(PointerGetDatum(metadata));
+	}
+	es_scan_end(&scan);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	return view->exists;
 }

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * es_trigger.c
- *	  Triggers of the extension's tables.
+ *	  Layer 4, entry points: the triggers of the events and streams tables.
  *
  * es_events_before_insert numbers a plain INSERT INTO event_store.events
  * exactly like es_append: it claims the stream, checks a given version
@@ -10,6 +10,9 @@
  * free position).  es_events_after_statement then moves the streams' rows
  * for the rows that were really inserted, once per stream and statement.
  * So versions stay 1..N without gap or duplicate under any mix of writers.
+ * Streams whose row the trigger created but that got no event are dropped
+ * before commit (es_trigger_pre_commit, called by event_store.c's
+ * transaction callback).
  *
  * es_refuse_change refuses UPDATE, DELETE and TRUNCATE of events, and of
  * streams, whose rows only the extension's functions maintain.  Those
@@ -29,85 +32,56 @@
 #include "commands/trigger.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
-#include "common/hashfn.h"
-#include "utils/hsearch.h"
-#include "utils/tuplestore.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 
 #include "event_store.h"
+#include "es_catalog.h"
+#include "es_events.h"
+#include "es_register.h"
+#include "es_stream.h"
+#include "es_trigger.h"
+#include "es_util.h"
+#include "es_validate.h"
 
 /*
- * The highest version stored for the stream (0 if none), seen with
- * SnapshotSelf.  The caller has claimed the stream.
+ * The trigger data of the numbering triggers of event_store.events, after
+ * checking that they were fired as intended: es_events_before_insert before
+ * INSERT for each row, es_events_after_statement after INSERT for each
+ * statement.
  */
-int64
-es_max_stored_version(const EsCatalog *cat, text *stream)
-{
-	Relation	rel = es_table_open(cat->events, AccessShareLock);
-	Relation	idx = index_open(cat->events_stream_version, AccessShareLock);
-	ScanKeyData key;
-	IndexScanDesc scan;
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	int64		result = 0;
-
-	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
-						   idx->rd_indcollation[0], F_TEXTEQ,
-						   PointerGetDatum(stream));
-	scan = index_beginscan(rel, idx, SnapshotSelf, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	if (index_getnext_slot(scan, BackwardScanDirection, slot))
-	{
-		bool		isnull;
-
-		result = DatumGetInt64(slot_getattr(slot, Anum_es_events_version, &isnull));
-	}
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	index_close(idx, AccessShareLock);
-	table_close(rel, AccessShareLock);
-	return result;
-}
-
-static void
-es_require_not_null(const bool *nulls, int attnum, const char *column)
-{
-	if (nulls[attnum - 1])
-		ereport(ERROR,
-				(errcode(ERRCODE_NOT_NULL_VIOLATION),
-				 errmsg("null value in column \"%s\" of relation \"events\" violates not-null constraint",
-						column)));
-}
-
-/*
- * The trigger data of a C trigger function, after checking that it was
- * fired as intended: when is TRIGGER_EVENT_BEFORE or _AFTER, level
- * TRIGGER_EVENT_ROW or 0 for a statement trigger; all of them fire on INSERT.
- */
-TriggerData *
-es_trigger_data(FunctionCallInfo fcinfo, TriggerEvent when, TriggerEvent level,
-				const char *function)
+static TriggerData *
+es_trigger_data(FunctionCallInfo fcinfo, const EsCatalog *cat, bool before_row)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) ||
-		(trigdata->tg_event & TRIGGER_EVENT_TIMINGMASK) != when ||
-		(trigdata->tg_event & TRIGGER_EVENT_ROW) != level ||
-		!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+	if (before_row &&
+		(!CALLED_AS_TRIGGER(fcinfo) ||
+		 !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		 !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		 !TRIGGER_FIRED_BY_INSERT(trigdata->tg_event)))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("%s must be fired %s INSERT%s", function,
-						when == TRIGGER_EVENT_BEFORE ? "before" : "after",
-						level == TRIGGER_EVENT_ROW ? " for each row" : "")));
-	if (RelationGetRelid(trigdata->tg_relation) != es_catalog()->events)
+				 errmsg("es_events_before_insert must be fired before INSERT for each row")));
+	if (!before_row &&
+		(!CALLED_AS_TRIGGER(fcinfo) ||
+		 !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		 !TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) ||
+		 !TRIGGER_FIRED_BY_INSERT(trigdata->tg_event)))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("%s only works on table \"%s.events\"", function,
+				 errmsg("es_events_after_statement must be fired after INSERT for each statement")));
+	if (RelationGetRelid(trigdata->tg_relation) != cat->events)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trigger function %s only works on table \"%s.events\"",
+						before_row ? "es_events_before_insert" : "es_events_after_statement",
 						ES_SCHEMA_NAME)));
 	return trigdata;
 }
@@ -132,8 +106,6 @@ typedef struct EsCreatedStream
 } EsCreatedStream;
 
 static List *es_created_streams = NIL;	/* in TopTransactionContext */
-static bool es_plain_inserts = false;
-static bool es_trigger_callback_registered = false;
 
 /*
  * Drop the row the trigger created for a stream that got no event, if it is
@@ -142,16 +114,22 @@ static bool es_trigger_callback_registered = false;
  * key check of a row referencing it, e.g. a snapshot, locks it), at version
  * 0 with no stored event.  Anything else keeps it, an empty stream.
  */
-static void
-es_drop_empty_streams(void)
+void
+es_trigger_pre_commit(void)
 {
-	const EsCatalog *cat = es_catalog_if_installed();
+	const EsCatalog *cat;
 	Relation	streams;
 	Relation	name_index;
 	ListCell   *lc;
 
+	if (es_created_streams == NIL)
+		return;
+	cat = es_catalog_if_installed();
 	if (cat == NULL)
+	{
+		es_created_streams = NIL;
 		return;					/* the extension was dropped meanwhile */
+	}
 	streams = es_table_open(cat->streams, RowExclusiveLock);
 	name_index = index_open(cat->streams_name, AccessShareLock);
 	foreach(lc, es_created_streams)
@@ -176,67 +154,36 @@ es_drop_empty_streams(void)
 	es_created_streams = NIL;
 }
 
-static void
-es_trigger_xact_callback(XactEvent event, void *arg)
+/* the end of the transaction: the list was in TopTransactionContext */
+void
+es_trigger_xact_end(void)
 {
-	switch (event)
-	{
-		case XACT_EVENT_PRE_COMMIT:
-			if (es_created_streams != NIL)
-				es_drop_empty_streams();
-			break;
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-		case XACT_EVENT_PREPARE:
-			es_created_streams = NIL;	/* was in TopTransactionContext */
-			es_plain_inserts = false;
-			break;
-		default:
-			break;
-	}
+	es_created_streams = NIL;
 }
 
-static void
-es_trigger_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-							SubTransactionId parentSubid, void *arg)
+/*
+ * A subtransaction that rolls back forgets the streams it created (their
+ * rows are gone with it); one that commits hands them to its parent.
+ */
+void
+es_trigger_subxact_end(bool committed, SubTransactionId mySubid,
+					   SubTransactionId parentSubid)
 {
 	ListCell   *lc;
 
-	switch (event)
+	foreach(lc, es_created_streams)
 	{
-		case SUBXACT_EVENT_ABORT_SUB:
-			foreach(lc, es_created_streams)
-			{
-				EsCreatedStream *created = (EsCreatedStream *) lfirst(lc);
+		EsCreatedStream *created = (EsCreatedStream *) lfirst(lc);
 
-				if (created->subid >= mySubid)
-				{
-					es_created_streams = foreach_delete_current(es_created_streams, lc);
-					pfree(created->name);
-					pfree(created);
-				}
-			}
-			break;
-		case SUBXACT_EVENT_COMMIT_SUB:
-			foreach(lc, es_created_streams)
-			{
-				EsCreatedStream *created = (EsCreatedStream *) lfirst(lc);
-
-				if (created->subid == mySubid)
-					created->subid = parentSubid;
-			}
-			break;
-		default:
-			break;
+		if (!committed && created->subid >= mySubid)
+		{
+			es_created_streams = foreach_delete_current(es_created_streams, lc);
+			pfree(created->name);
+			pfree(created);
+		}
+		else if (committed && created->subid == mySubid)
+			created->subid = parentSubid;
 	}
-}
-
-bool
-es_plain_inserts_in_xact(void)
-{
-	return es_plain_inserts;
 }
 
 /*
@@ -282,143 +229,179 @@ es_claim_stream(const EsCatalog *cat, text *stream, EsStream *claimed)
 	table_close(streams, RowExclusiveLock);
 }
 
-PG_FUNCTION_INFO_V1(es_events_before_insert);
-Datum
-es_events_before_insert(PG_FUNCTION_ARGS)
+/* a row being inserted into event_store.events, deformed */
+typedef struct EsInsertRow
 {
-	TriggerData *trigdata = es_trigger_data(fcinfo, TRIGGER_EVENT_BEFORE,
-											TRIGGER_EVENT_ROW,
-											"es_events_before_insert");
-	const EsCatalog *cat;
-	TupleDesc	desc;
-	HeapTuple	tuple;
+	Relation	rel;
 	Datum		values[Natts_es_events];
 	bool		nulls[Natts_es_events];
 	bool		replace[Natts_es_events];
-	text	   *stream;
-	EsNewEvent	ev;
-	int64		current;
-	int64		version;
-	int64		position;
-	EsStream	claimed;
+} EsInsertRow;
 
-	cat = es_catalog();
-	memset(replace, false, sizeof(replace));
+static void
+es_require_not_null(EsInsertRow *row, int attnum, const char *column)
+{
+	if (row->nulls[attnum - 1])
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("null value in column \"%s\" of relation \"events\" violates not-null constraint",
+						column)));
+}
 
-	desc = RelationGetDescr(trigdata->tg_relation);
-	tuple = trigdata->tg_trigtuple;
-	heap_deform_tuple(tuple, desc, values, nulls);
+/* Is the current role a member of the events table's owner (a restore)? */
+static bool
+es_is_events_owner(EsInsertRow *row)
+{
+	return has_privs_of_role(GetUserId(), row->rel->rd_rel->relowner);
+}
 
-	es_require_not_null(nulls, Anum_es_events_stream, "stream");
-	es_require_not_null(nulls, Anum_es_events_type, "type");
-	es_require_not_null(nulls, Anum_es_events_data, "data");
-	es_require_not_null(nulls, Anum_es_events_event_id, "event_id");
-	es_require_not_null(nulls, Anum_es_events_schema_version, "schema_version");
-	if (!nulls[Anum_es_events_version - 1] &&
-		DatumGetInt64(values[Anum_es_events_version - 1]) < 1)
+/*
+ * es_events_before_insert step 1: the row holds what es_append would
+ * accept.
+ */
+static void
+es_insert_check_row(EsInsertRow *row)
+{
+	Jsonb	   *metadata = NULL;
+
+	es_require_not_null(row, Anum_es_events_stream, "stream");
+	es_require_not_null(row, Anum_es_events_type, "type");
+	es_require_not_null(row, Anum_es_events_data, "data");
+	es_require_not_null(row, Anum_es_events_event_id, "event_id");
+	es_require_not_null(row, Anum_es_events_schema_version, "schema_version");
+	if (!row->nulls[Anum_es_events_version - 1] &&
+		DatumGetInt64(row->values[Anum_es_events_version - 1]) < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("version must be at least 1"),
 				 errhint("Leave the version column out and the next one is assigned.")));
-	if (DatumGetInt32(values[Anum_es_events_schema_version - 1]) < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("schema_version must be between 1 and %d", PG_INT32_MAX)));
+	es_validate_schema_version(DatumGetInt32(row->values[Anum_es_events_schema_version - 1]),
+							   "schema_version", PG_INT32_MAX);
+	es_validate_stream_name(DatumGetTextPP(row->values[Anum_es_events_stream - 1]));
+	es_validate_type(DatumGetTextPP(row->values[Anum_es_events_type - 1]));
+	if (!row->nulls[Anum_es_events_metadata - 1])
+		metadata = es_event_metadata(DatumGetJsonbP(row->values[Anum_es_events_metadata - 1]),
+									 false);
+	es_validate_event_size(0, DatumGetTextPP(row->values[Anum_es_events_type - 1]),
+						   DatumGetJsonbP(row->values[Anum_es_events_data - 1]),
+						   metadata);
+}
 
-	stream = DatumGetTextPP(values[Anum_es_events_stream - 1]);
-	es_validate_stream_name(stream);
-	memset(&ev, 0, sizeof(ev));
-	ev.type = DatumGetTextPP(values[Anum_es_events_type - 1]);
-	es_validate_type(ev.type);
-	ev.data = DatumGetJsonbP(values[Anum_es_events_data - 1]);
-	if (!nulls[Anum_es_events_metadata - 1])
-	{
-		Jsonb	   *md = DatumGetJsonbP(values[Anum_es_events_metadata - 1]);
+/*
+ * es_events_before_insert step 3: the version, numbered from the highest
+ * stored version, not from streams.version: the streams row only moves in
+ * the AFTER trigger, for rows really inserted (a row skipped by ON CONFLICT
+ * DO NOTHING, or by a later BEFORE trigger, must not leave a gap), and a
+ * restore may load the streams table before the events.
+ */
+static void
+es_insert_version(const EsCatalog *cat, EsInsertRow *row, text *stream)
+{
+	int64		current = es_max_stored_version(cat, stream);
+	int64		version;
 
-		if (!JB_ROOT_IS_OBJECT(md) || JB_ROOT_IS_SCALAR(md))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("event metadata must be a JSON object")));
-		ev.metadata = md;
-	}
-	es_check_event_size(0, &ev);
-
-	/*
-	 * Number from the highest stored version, not from streams.version: the
-	 * streams row only moves in the AFTER trigger, for rows really inserted
-	 * (a row skipped by ON CONFLICT DO NOTHING, or by a later BEFORE
-	 * trigger, must not leave a gap), and a restore may load the streams
-	 * table before the events.
-	 */
-	if (!es_trigger_callback_registered)
-	{
-		RegisterXactCallback(es_trigger_xact_callback, NULL);
-		RegisterSubXactCallback(es_trigger_subxact_callback, NULL);
-		es_trigger_callback_registered = true;
-	}
-	es_plain_inserts = true;
-	es_claim_stream(cat, stream, &claimed);
-	current = es_max_stored_version(cat, stream);
-
-	if (nulls[Anum_es_events_version - 1])
+	if (row->nulls[Anum_es_events_version - 1])
 		version = current + 1;
 	else
 	{
-		version = DatumGetInt64(values[Anum_es_events_version - 1]);
+		version = DatumGetInt64(row->values[Anum_es_events_version - 1]);
 		if (version != current + 1)
 			es_raise_wrong_version(stream, version - 1, current);
 	}
+	row->values[Anum_es_events_version - 1] = Int64GetDatum(version);
+	row->nulls[Anum_es_events_version - 1] = false;
+	row->replace[Anum_es_events_version - 1] = true;
+}
 
-	/*
-	 * created_at is the start of the appending transaction (the column's
-	 * default), or the created_at of the stream's last append if that is
-	 * later, as for es_append; only the owner (a restore) may give another
-	 * time, or the log could claim an event happened when it did not.
-	 */
-	if (nulls[Anum_es_events_created_at - 1])
-		;						/* the NOT NULL constraint says so */
-	else if (DatumGetTimestampTz(values[Anum_es_events_created_at - 1]) ==
-			 GetCurrentTransactionStartTimestamp())
+/*
+ * es_events_before_insert step 4: created_at is the start of the appending
+ * transaction (the column's default), or the created_at of the stream's
+ * last append if that is later, as for es_append; only the owner (a
+ * restore) may give another time, or the log could claim an event happened
+ * when it did not.
+ */
+static void
+es_insert_created_at(EsInsertRow *row, EsStream *claimed)
+{
+	if (row->nulls[Anum_es_events_created_at - 1])
+		return;					/* the NOT NULL constraint says so */
+	if (DatumGetTimestampTz(row->values[Anum_es_events_created_at - 1]) ==
+		GetCurrentTransactionStartTimestamp())
 	{
-		/* never before the stream's last append, as with es_append */
-		values[Anum_es_events_created_at - 1] =
-			TimestampTzGetDatum(es_stream_next_created(&claimed));
-		replace[Anum_es_events_created_at - 1] = true;
+		row->values[Anum_es_events_created_at - 1] =
+			TimestampTzGetDatum(es_stream_next_created(claimed));
+		row->replace[Anum_es_events_created_at - 1] = true;
 	}
-	else if (!has_privs_of_role(GetUserId(), trigdata->tg_relation->rd_rel->relowner))
+	else if (!es_is_events_owner(row))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("only the owner of \"%s.events\" may give created_at",
 						ES_SCHEMA_NAME),
 				 errhint("Leave the created_at column out and it is the start of the transaction.")));
+}
 
-	if (nulls[Anum_es_events_position - 1])
-		position = es_allocate_positions(cat, 1);
+/*
+ * es_events_before_insert step 5: the position, taken from the register;
+ * only the owner (a restore) may give one, which the register claims: a
+ * position far ahead would push every later event there.
+ */
+static void
+es_insert_position(const EsCatalog *cat, EsInsertRow *row)
+{
+	EsDatabase *db = es_positions_ready(cat);
+	int64		position;
+
+	if (row->nulls[Anum_es_events_position - 1])
+		position = es_allocate_positions(db, 1);
 	else
 	{
-		/*
-		 * Only the owner (a restore) may give positions: a position far
-		 * ahead would push every later event there.
-		 */
-		if (!has_privs_of_role(GetUserId(),
-							   trigdata->tg_relation->rd_rel->relowner))
+		if (!es_is_events_owner(row))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("only the owner of \"%s.events\" may give positions",
 							ES_SCHEMA_NAME),
 					 errhint("Leave the position column out and it is assigned.")));
-		position = DatumGetInt64(values[Anum_es_events_position - 1]);
-		es_claim_position(cat, position);
+		position = DatumGetInt64(row->values[Anum_es_events_position - 1]);
+		es_claim_position(db, position);
 	}
+	row->values[Anum_es_events_position - 1] = Int64GetDatum(position);
+	row->nulls[Anum_es_events_position - 1] = false;
+	row->replace[Anum_es_events_position - 1] = true;
+}
 
-	values[Anum_es_events_version - 1] = Int64GetDatum(version);
-	nulls[Anum_es_events_version - 1] = false;
-	replace[Anum_es_events_version - 1] = true;
-	values[Anum_es_events_position - 1] = Int64GetDatum(position);
-	nulls[Anum_es_events_position - 1] = false;
-	replace[Anum_es_events_position - 1] = true;
+/*
+ * BEFORE INSERT FOR EACH ROW on event_store.events: number a plain INSERT
+ * as es_append would, in steps.
+ */
+PG_FUNCTION_INFO_V1(es_events_before_insert);
+Datum
+es_events_before_insert(PG_FUNCTION_ARGS)
+{
+	const EsCatalog *cat = es_ready();
+	TriggerData *trigdata = es_trigger_data(fcinfo, cat, true);
+	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	HeapTuple	tuple = trigdata->tg_trigtuple;
+	EsInsertRow row;
+	text	   *stream;
+	EsStream	claimed;
 
-	return PointerGetDatum(heap_modify_tuple(tuple, desc, values, nulls, replace));
+	row.rel = trigdata->tg_relation;
+	heap_deform_tuple(tuple, desc, row.values, row.nulls);
+	memset(row.replace, false, sizeof(row.replace));
+
+	es_insert_check_row(&row);
+	stream = DatumGetTextPP(row.values[Anum_es_events_stream - 1]);
+
+	/* step 2: hold the stream; the end of the statement moves its row */
+	es_stream_plain_inserts();
+	es_claim_stream(cat, stream, &claimed);
+
+	es_insert_version(cat, &row, stream);
+	es_insert_created_at(&row, &claimed);
+	es_insert_position(cat, &row);
+
+	return PointerGetDatum(heap_modify_tuple(tuple, desc, row.values, row.nulls,
+											 row.replace));
 }
 
 /*
@@ -463,9 +446,8 @@ PG_FUNCTION_INFO_V1(es_events_after_statement);
 Datum
 es_events_after_statement(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = es_trigger_data(fcinfo, TRIGGER_EVENT_AFTER, 0,
-											"es_events_after_statement");
-	const EsCatalog *cat = es_catalog();
+	const EsCatalog *cat = es_ready();
+	TriggerData *trigdata = es_trigger_data(fcinfo, cat, false);
 	Tuplestorestate *inserted = trigdata->tg_newtable;
 	Relation	streams;
 	Relation	name_index;
@@ -524,39 +506,74 @@ es_events_after_statement(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
+/*
+ * Triggers on event_store.events (UPDATE, DELETE, TRUNCATE) and
+ * event_store.streams (INSERT, UPDATE, DELETE, TRUNCATE of rows by
+ * anybody but the extension's functions): refuse the change.
+ */
 PG_FUNCTION_INFO_V1(es_refuse_change);
 Datum
 es_refuse_change(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	const char *op;
 	const char *relname;
+	TriggerEvent event;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("es_refuse_change must be called as a trigger")));
-
-	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
-		op = "UPDATE";
-	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
-		op = "DELETE";
-	else if (TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
-		op = "TRUNCATE";
-	else
-		op = "INSERT";
 	relname = RelationGetRelationName(trigdata->tg_relation);
+	event = trigdata->tg_event & TRIGGER_EVENT_OPMASK;
 
 	if (strcmp(relname, "events") == 0)
+	{
+		if (event == TRIGGER_EVENT_UPDATE)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("events are immutable"),
+					 errdetail("UPDATE of \"%s.events\" is refused for every role.",
+							   ES_SCHEMA_NAME),
+					 errhint("Append a compensating event instead.")));
+		if (event == TRIGGER_EVENT_DELETE)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("events are immutable"),
+					 errdetail("DELETE of \"%s.events\" is refused for every role.",
+							   ES_SCHEMA_NAME),
+					 errhint("Append a compensating event instead.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("events are immutable"),
-				 errdetail("%s of \"%s.events\" is refused for every role.",
-						   op, ES_SCHEMA_NAME),
+				 errdetail("TRUNCATE of \"%s.events\" is refused for every role.",
+						   ES_SCHEMA_NAME),
 				 errhint("Append a compensating event instead.")));
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("%s of \"%s.%s\" is refused", op, ES_SCHEMA_NAME, relname),
-			 errdetail("The rows of this table are maintained by the functions of event_store.")));
+	}
+	switch (event)
+	{
+		case TRIGGER_EVENT_INSERT:
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("cannot insert into table \"%s.%s\"", ES_SCHEMA_NAME, relname),
+					 errdetail("The rows of this table are maintained by the functions of event_store.")));
+			break;
+		case TRIGGER_EVENT_UPDATE:
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("cannot update table \"%s.%s\"", ES_SCHEMA_NAME, relname),
+					 errdetail("The rows of this table are maintained by the functions of event_store.")));
+			break;
+		case TRIGGER_EVENT_DELETE:
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("cannot delete from table \"%s.%s\"", ES_SCHEMA_NAME, relname),
+					 errdetail("The rows of this table are maintained by the functions of event_store.")));
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("cannot truncate table \"%s.%s\"", ES_SCHEMA_NAME, relname),
+					 errdetail("The rows of this table are maintained by the functions of event_store.")));
+	}
 	PG_RETURN_NULL();
 }

@@ -1,25 +1,30 @@
 /*-------------------------------------------------------------------------
  *
  * es_util.c
- *	  Small helpers: time-ordered UUIDs, index maintenance for rows the
- *	  extension writes directly, the empty JSON object.
+ *	  Layer 0: small helpers that know nothing of the extension's tables
+ *	  (es_util.h).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "catalog/index.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "datatype/timestamp.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
-#include "utils/builtins.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
-#include "event_store.h"
+#include "es_compat.h"
+#include "es_util.h"
 
 /*
  * Bytes from the strong random source, drawn a kilobyte at a time: one call
@@ -103,18 +108,7 @@ es_inserter_index(EsInserter *ins, TupleTableSlot *slot, bool only_summarizing)
 
 	if (ins->rri->ri_NumIndices == 0)
 		return;
-#if PG_VERSION_NUM >= 160000
-	recheck = ExecInsertIndexTuples(ins->rri, slot, ins->estate,
-									false, false, NULL, NIL, only_summarizing);
-#elif PG_VERSION_NUM >= 140000
-	Assert(!only_summarizing);
-	recheck = ExecInsertIndexTuples(ins->rri, slot, ins->estate,
-									false, false, NULL, NIL);
-#else
-	Assert(!only_summarizing);
-	ins->estate->es_result_relation_info = ins->rri;
-	recheck = ExecInsertIndexTuples(slot, ins->estate, false, NULL, NIL);
-#endif
+	recheck = es_insert_index_tuples(ins->rri, slot, ins->estate, only_summarizing);
 	if (recheck != NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -130,6 +124,35 @@ es_inserter_close(EsInserter *ins)
 	pfree(ins->rri);
 }
 
+
+uint64
+es_name_hash(text *name)
+{
+	return hash_bytes_extended((const unsigned char *) VARDATA_ANY(name),
+							   VARSIZE_ANY_EXHDR(name), 0);
+}
+
+/* Equal texts, byte for byte (names and types are compared in "C"). */
+bool
+es_same_name(text *a, text *b)
+{
+	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
+		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
+}
+
+/*
+ * The category: the part of the name before the first "-", or the whole
+ * name when it has none.
+ */
+text *
+es_category_of(text *name)
+{
+	const char *s = VARDATA_ANY(name);
+	int			len = VARSIZE_ANY_EXHDR(name);
+	const char *dash = memchr(s, '-', len);
+
+	return cstring_to_text_with_len(s, dash ? (int) (dash - s) : len);
+}
 /*
  * A hash table keyed by the 64-bit hash of a stream name (es_name_hash),
  * whose entries start with that uint64; in cxt.  Callers compare the names
@@ -192,4 +215,105 @@ es_empty_object(void)
 		MemoryContextSwitchTo(old);
 	}
 	return empty;
+}
+
+
+const char *
+es_jsonb_type_name(JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			return "null";
+		case jbvString:
+			return "string";
+		case jbvNumeric:
+			return "number";
+		case jbvBool:
+			return "boolean";
+		case jbvBinary:
+			return JsonContainerIsObject(v->val.binary.data) ? "object" : "array";
+		default:
+			return "value";
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Stream rules, as a snapshot sees them
+ * ---------------------------------------------------------------------
+ */
+
+/* The value of key in a JSON object; NULL if it has none. */
+JsonbValue *
+es_jsonb_get(Jsonb *obj, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	return findJsonbValueFromContainer(&obj->root, JB_FOBJECT, &k);
+}
+
+/* a whole number under key (0 if there is none) */
+int64
+es_jsonb_int8(Jsonb *obj, const char *key)
+{
+	JsonbValue *v = es_jsonb_get(obj, key);
+
+	if (v == NULL || v->type != jbvNumeric)
+		return 0;
+	return DatumGetInt64(DirectFunctionCall1(numeric_int8,
+											 NumericGetDatum(v->val.numeric)));
+}
+
+bool
+es_jsonb_has(Jsonb *obj, const char *key)
+{
+	return es_jsonb_get(obj, key) != NULL;
+}
+
+/* obj with key set to value (a copy) */
+Jsonb *
+es_jsonb_with(Jsonb *obj, const char *key, Jsonb *value)
+{
+	Datum		path = CStringGetTextDatum(key);
+	ArrayType  *keys = construct_array(&path, 1, TEXTOID, -1, false, TYPALIGN_INT);
+
+	return DatumGetJsonbP(DirectFunctionCall4(jsonb_set, JsonbPGetDatum(obj),
+											  PointerGetDatum(keys),
+											  JsonbPGetDatum(value), BoolGetDatum(true)));
+}
+
+Jsonb *
+es_jsonb_of_int8(int64 value)
+{
+	JsonbValue	v;
+
+	v.type = jbvNumeric;
+	v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum(value)));
+	return JsonbValueToJsonb(&v);
+}
+
+/* a time as ISO 8601 in UTC, whatever the session's DateStyle and TimeZone */
+Jsonb *
+es_jsonb_of_time(TimestampTz value)
+{
+	JsonbValue	v;
+	struct pg_tm tm;
+	fsec_t		fsec;
+	char		buf[MAXDATELEN + 1];
+	char	   *s = buf;
+
+	if (timestamp2tm(value, NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	tm.tm_isdst = 0;			/* UTC: print its offset, +00:00 */
+	EncodeDateTime(&tm, fsec, true, 0, NULL, USE_XSD_DATES, buf);
+
+	v.type = jbvString;
+	v.val.string.val = s;
+	v.val.string.len = strlen(s);
+	return JsonbValueToJsonb(&v);
 }

@@ -1,7 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * event_store.c
- *	  Module entry point: settings, hooks and small SQL helpers.
+ *	  Layer 5: the module.  _PG_init (settings, hooks), the one transaction
+ *	  callback that calls every module's end-of-transaction step in the
+ *	  order written below, the utility hook that stops a database's notifier
+ *	  before a command that needs the database alone, and small SQL helpers.
  *
  * The library must be loaded through shared_preload_libraries: the
  * position register lives in shared memory, and the notifier is a
@@ -26,28 +29,106 @@
 #include "utils/syscache.h"
 #include "utils/uuid.h"
 
+#include "access/xact.h"
+#include "utils/resowner.h"
+
 #include "event_store.h"
+#include "es_compat.h"
+#include "es_emit.h"
+#include "es_notifier.h"
+#include "es_register.h"
+#include "es_stream.h"
+#include "es_trigger.h"
+#include "es_util.h"
+#include "es_validate.h"
 
 PG_MODULE_MAGIC;
-
-int			es_max_event_size = 1024 * 1024;
-int			es_notify_min_interval = 10;
-int			es_max_databases = 32;
-int			es_read_mem = 16 * 1024;
-int			es_notifier_idle_timeout = 60;
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 void		_PG_init(void);
 
-static bool
-es_owns_database(Oid dbid)
+/*
+ * The end of a transaction, in this order:
+ *
+ * PRE_COMMIT
+ *	1. es_trigger_pre_commit: drop the streams rows the numbering trigger
+ *	   created that got no event (it writes, so it runs while the
+ *	   transaction can still fail, and before the register's slot is
+ *	   cleared: its deletes are part of the transaction);
+ *	2. es_emit_pre_commit: count a committing change of stream metadata or
+ *	   upcasters, so reads look up every stream and type until its
+ *	   invalidations are sent (step 8).
+ * PRE_PREPARE
+ *	   es_register_pre_prepare, then es_emit_pre_prepare: a transaction
+ *	   holding positions, or changing rules, cannot be prepared.
+ * COMMIT, ABORT, PREPARE (the outcome is visible)
+ *	3. es_register_release: clear the transaction's slot in the register
+ *	   (the feed's safe horizon moves on) and wake the notifier;
+ *	4. es_stream_xact_end: forget the streams rows held (their memory was
+ *	   the transaction's) and the plain-INSERT flag;
+ *	5. es_trigger_xact_end: forget the created streams;
+ *	6. es_emit_xact_end: forget that the transaction changed rules.
+ * Subtransaction end
+ *	7. es_stream_subxact_end, es_trigger_subxact_end: what a rolled back
+ *	   subtransaction wrote is forgotten, a committed one's is its parent's.
+ * Resource release, after locks, top level
+ *	8. es_emit_after_locks: the commit's invalidations are sent; the count
+ *	   of step 2 goes.
+ */
+static void
+es_xact_callback(XactEvent event, void *arg)
 {
-#if PG_VERSION_NUM >= 160000
-	return object_ownercheck(DatabaseRelationId, dbid, GetUserId());
-#else
-	return pg_database_ownercheck(dbid, GetUserId());
-#endif
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+			es_trigger_pre_commit();
+			es_emit_pre_commit();
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			es_register_pre_prepare();
+			es_emit_pre_prepare();
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			(void) es_register_release(event == XACT_EVENT_COMMIT ||
+									   event == XACT_EVENT_PARALLEL_COMMIT);
+			es_stream_xact_end();
+			es_trigger_xact_end();
+			es_emit_xact_end();
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+es_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					SubTransactionId parentSubid, void *arg)
+{
+	switch (event)
+	{
+		case SUBXACT_EVENT_ABORT_SUB:
+		case SUBXACT_EVENT_COMMIT_SUB:
+			es_stream_subxact_end(event == SUBXACT_EVENT_COMMIT_SUB,
+								  mySubid, parentSubid);
+			es_trigger_subxact_end(event == SUBXACT_EVENT_COMMIT_SUB,
+								   mySubid, parentSubid);
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+es_resource_release_callback(ResourceReleasePhase phase, bool isCommit,
+							 bool isTopLevel, void *arg)
+{
+	if (phase == RESOURCE_RELEASE_AFTER_LOCKS && isTopLevel)
+		es_emit_after_locks();
 }
 
 /*
@@ -133,9 +214,7 @@ es_database_needing_exclusivity(Node *parsetree)
 
 static void
 es_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
-#if PG_VERSION_NUM >= 140000
 				  bool readOnlyTree,
-#endif
 				  ProcessUtilityContext context, ParamListInfo params,
 				  QueryEnvironment *queryEnv, DestReceiver *dest,
 				  QueryCompletion *qc)
@@ -146,21 +225,12 @@ es_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	if (OidIsValid(dbid))
 		es_notifier_stop(dbid);
 
-#if PG_VERSION_NUM >= 140000
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
 							queryEnv, dest, qc);
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
-#else
-	if (prev_ProcessUtility)
-		prev_ProcessUtility(pstmt, queryString, context, params,
-							queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, context,
-								params, queryEnv, dest, qc);
-#endif
 
 	if (OidIsValid(dbid) && IsA(parsetree, DropdbStmt))
 		es_forget_database(dbid);
@@ -227,13 +297,13 @@ _PG_init(void)
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
-#if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("event_store");
-#else
-	EmitWarningsOnPlaceholders("event_store");
-#endif
 
-	es_shmem_init_hooks();
+	es_register_init_hooks();
+	es_release_hook = es_notifier_wake;
+	RegisterXactCallback(es_xact_callback, NULL);
+	RegisterSubXactCallback(es_subxact_callback, NULL);
+	RegisterResourceReleaseCallback(es_resource_release_callback, NULL);
 
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = es_ProcessUtility;

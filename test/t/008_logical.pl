@@ -167,7 +167,7 @@ $subscriber->wait_for_subscription_sync($primary, 'es_replica', 'postgres');
 $subscriber->wait_for_subscription_sync($primary, 'es_plain', 'plain');
 # there the trigger refuses the initial copy: the apply worker's COPY
 # reaches the position register of a subscriber
-$subscriber->wait_for_log(qr/ERROR:  event_store\.events is the target of a logical replication subscription/)
+$subscriber->wait_for_log(qr/ERROR:  table "event_store\.events" is the target of a logical replication subscription/)
   or die 'no refusal in "triggered"';
 pass('with the numbering triggers firing in the apply worker, the copy is refused clearly (55000)');
 is($subscriber->safe_psql('triggered', 'SELECT count(*) FROM event_store.events'), '0',

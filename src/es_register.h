@@ -1,0 +1,80 @@
+/*-------------------------------------------------------------------------
+ *
+ * es_register.h
+ *	  Layer 1: the position register, in shared memory.  It hands out event
+ *	  positions, knows the lowest position each open transaction holds (so
+ *	  feed readers can tell a safe horizon), and keeps each database's
+ *	  shared state: its notifier's, its counts of committing changes of
+ *	  rules.  It never opens a relation and never starts a worker: what it
+ *	  needs from tables (the highest stored position) it is given, and who
+ *	  to wake after a transaction ends it tells through a hook.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ES_REGISTER_H
+#define ES_REGISTER_H
+
+#include "datatype/timestamp.h"
+
+typedef struct EsDatabase EsDatabase;
+
+/* event_store.max_databases */
+extern int	es_max_databases;
+
+/*
+ * Called once an open transaction's positions are released (its end, or
+ * the backend's exit): event_store.c wakes the notifier through it.
+ */
+typedef void (*es_release_hook_type) (EsDatabase *db, bool committed);
+extern es_release_hook_type es_release_hook;
+
+/* set-up (_PG_init), and whether it happened */
+extern void es_register_init_hooks(void);
+extern bool es_register_ready(void);
+extern void es_require_preload(void);
+
+/* database entries */
+extern EsDatabase *es_database_entry(Oid dbid, bool create);
+extern void es_forget_database(Oid dbid);
+extern void es_reset_database(Oid dbid);
+
+/*
+ * Positions.  es_positions_loaded says whether the database's counter has
+ * been loaded since the server started (or CREATE EXTENSION); if not, the
+ * caller reads the highest stored and the highest erased position and
+ * gives them to es_positions_load (es_events.c does).
+ */
+extern bool es_positions_loaded(EsDatabase *db);
+extern void es_positions_load(EsDatabase *db, int64 max_position, int64 erased_floor);
+extern void es_positions_subscribed(EsDatabase *db);
+extern bool es_positions_unsubscribed(EsDatabase *db);
+extern int64 es_allocate_positions(EsDatabase *db, int64 count);
+extern void es_claim_position(EsDatabase *db, int64 position);
+extern int64 es_safe_horizon(EsDatabase *db);
+extern bool es_positions_held(EsDatabase *db);
+
+/* the end of a transaction: true if it held positions (then the hook ran) */
+extern void es_register_pre_prepare(void);
+extern bool es_register_release(bool committed);
+
+/* committing changes of stream metadata or upcasters (es_emit.c) */
+extern void es_registry_commit_begin(void);
+extern void es_registry_commit_end(void);
+extern bool es_registry_committing(void);
+
+/*
+ * The notifier's shared state (the worker and its policy are es_notifier.c's).
+ */
+extern int64 es_notifier_attach(EsDatabase *db);
+extern void es_notifier_detach(EsDatabase *db);
+extern bool es_notifier_begin_look(EsDatabase *db);
+extern bool es_notifier_leave_if_idle(EsDatabase *db);
+extern int64 es_notifier_progress(EsDatabase *db, uint64 *generation);
+extern void es_notifier_set_progress(EsDatabase *db, int64 upto, uint64 generation);
+extern bool es_notifier_signal(EsDatabase *db);
+extern bool es_notifier_claim_launch(EsDatabase *db, TimestampTz now, int retry_ms);
+extern void es_notifier_launched(EsDatabase *db, bool ok);
+extern int	es_notifier_stop_request(Oid dbid);
+extern Oid	es_database_oid(EsDatabase *db);
+
+#endif							/* ES_REGISTER_H */
