@@ -144,6 +144,19 @@ static bool es_exit_callback = false;
 #define ES_LOCKED()			LWLockHeldByMeInMode(es_shared->lock, LW_EXCLUSIVE)
 
 /*
+ * The notifier's state of a database, and who runs it (procno and pid: -1
+ * and 0 unless running).  The caller holds the lock exclusively.
+ */
+static void
+es_notifier_set_state(EsDatabase *db, EsNotifierState state)
+{
+	Assert(ES_LOCKED());
+	db->notifier_state = state;
+	db->notifier_procno = state == ES_NOTIFIER_RUNNING ? ES_MY_PROCNO : -1;
+	db->notifier_pid = state == ES_NOTIFIER_RUNNING ? MyProcPid : 0;
+}
+
+/*
  * Number of PGPROCs, hence of slots: one per backend, auxiliary process and
  * prepared transaction, as in InitProcGlobal().
  */
@@ -266,6 +279,30 @@ es_require_preload(void)
 }
 
 /*
+ * The entry of dbid, or NULL (*free_entry: the first unused one, if asked).
+ * The caller holds the lock, in either mode.
+ */
+static EsDatabase *
+es_database_lookup(Oid dbid, EsDatabase **free_entry)
+{
+	int			i;
+
+	Assert(LWLockHeldByMe(es_shared->lock));
+	if (free_entry != NULL)
+		*free_entry = NULL;
+	for (i = 0; i < es_shared->ndatabases; i++)
+	{
+		EsDatabase *db = &es_shared->databases[i];
+
+		if (db->dbid == dbid && OidIsValid(dbid))
+			return db;
+		if (free_entry != NULL && db->dbid == InvalidOid && *free_entry == NULL)
+			*free_entry = db;
+	}
+	return NULL;
+}
+
+/*
  * The database entry of dbid; create it when asked and absent.
  *
  * Entries of dropped databases are given back by es_forget_database(); when
@@ -286,18 +323,7 @@ es_database_entry(Oid dbid, bool create)
 	for (attempt = 0; attempt < 2; attempt++)
 	{
 		LWLockAcquire(es_shared->lock, create ? LW_EXCLUSIVE : LW_SHARED);
-		for (i = 0; i < es_shared->ndatabases; i++)
-		{
-			EsDatabase *db = &es_shared->databases[i];
-
-			if (db->dbid == dbid)
-			{
-				found = db;
-				break;
-			}
-			if (db->dbid == InvalidOid && free_entry == NULL)
-				free_entry = db;
-		}
+		found = es_database_lookup(dbid, &free_entry);
 		if (found == NULL && create && free_entry != NULL)
 		{
 			found = free_entry;
@@ -354,18 +380,14 @@ es_database_oid(EsDatabase *db)
 void
 es_forget_database(Oid dbid)
 {
-	int			i;
+	EsDatabase *db;
 
 	if (es_shared == NULL)
 		return;
 	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
-	for (i = 0; i < es_shared->ndatabases; i++)
-	{
-		EsDatabase *db = &es_shared->databases[i];
-
-		if (db->dbid == dbid)
-			es_database_reset_entry(db, InvalidOid);
-	}
+	db = es_database_lookup(dbid, NULL);
+	if (db != NULL)
+		es_database_reset_entry(db, InvalidOid);
 	LWLockRelease(es_shared->lock);
 }
 
@@ -734,12 +756,10 @@ es_notifier_attach(EsDatabase *db)
 	if (db->notifier_state == ES_NOTIFIER_RUNNING && db->notifier_procno >= 0)
 		;						/* another one runs */
 	else if (db->notifier_stop)
-		db->notifier_state = ES_NOTIFIER_NONE;	/* the next commit relaunches */
+		es_notifier_set_state(db, ES_NOTIFIER_NONE);	/* the next commit relaunches */
 	else
 	{
-		db->notifier_state = ES_NOTIFIER_RUNNING;
-		db->notifier_procno = ES_MY_PROCNO;
-		db->notifier_pid = MyProcPid;
+		es_notifier_set_state(db, ES_NOTIFIER_RUNNING);
 		result = db->notified_upto;
 	}
 	LWLockRelease(es_shared->lock);
@@ -763,9 +783,7 @@ es_notifier_detach(EsDatabase *db)
 	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
 	if (db->notifier_procno == ES_MY_PROCNO)
 	{
-		db->notifier_state = ES_NOTIFIER_NONE;
-		db->notifier_procno = -1;
-		db->notifier_pid = 0;
+		es_notifier_set_state(db, ES_NOTIFIER_NONE);
 	}
 	LWLockRelease(es_shared->lock);
 }
@@ -859,7 +877,7 @@ es_notifier_claim_launch(EsDatabase *db, TimestampTz now, int retry_ms)
 		 (db->notifier_state == ES_NOTIFIER_STARTING &&
 		  TimestampDifferenceExceeds(db->notifier_launched, now, retry_ms))))
 	{
-		db->notifier_state = ES_NOTIFIER_STARTING;
+		es_notifier_set_state(db, ES_NOTIFIER_STARTING);
 		db->notifier_launched = now;
 		db->notifier_stop = false;
 		launch = true;
@@ -878,7 +896,7 @@ es_notifier_launched(EsDatabase *db, bool ok)
 	{
 		db->notifier_start_failures++;
 		if (db->notifier_state == ES_NOTIFIER_STARTING)
-			db->notifier_state = ES_NOTIFIER_NONE;
+			es_notifier_set_state(db, ES_NOTIFIER_NONE);
 	}
 	LWLockRelease(es_shared->lock);
 }
