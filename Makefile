@@ -20,7 +20,7 @@ REGRESS_OPTS = --inputdir=.
 
 # pg_isolation_regress (test/specs, test/expected)
 ISOLATION      = append_conflict append_vs_insert conflict_after_rollback feed_gap_safe snapshot_vs_append erase_vs_append erase_vs_snapshot \
-                 read_snapshot upcaster_in_use time_travel_prefix drop_extension_race
+                 read_snapshot upcaster_in_use time_travel_prefix drop_extension_race upcaster_chain_race
 ISOLATION_OPTS = --inputdir=test
 
 # TAP tests (PostgreSQL::Test::Cluster)

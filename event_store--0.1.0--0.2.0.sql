@@ -18,9 +18,65 @@ CREATE FUNCTION event_store._es_snapshot_floor(truncate_before bigint, deleted b
     AS 'MODULE_PATHNAME', 'es_snapshot_floor_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION event_store._es_check_upcaster(upcaster regprocedure) RETURNS void
     AS 'MODULE_PATHNAME', 'es_check_upcaster_sql' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION event_store._es_check_schema_version(value integer, what text) RETURNS void
+    AS 'MODULE_PATHNAME', 'es_check_schema_version_sql' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+-- The rules whose SQLSTATEs are the extension's own (V0002, V0003, V0004).
+CREATE FUNCTION event_store._es_check_checkpoint(
+    consumer text, stored bigint, "position" bigint, expected_position bigint,
+    raced boolean DEFAULT false) RETURNS void
+    AS 'MODULE_PATHNAME', 'es_check_checkpoint_sql' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION event_store._es_check_not_erased(stream text, erased_at timestamptz) RETURNS void
+    AS 'MODULE_PATHNAME', 'es_check_not_erased_sql' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+-- Changes of upcasters, one transaction at a time (a chain keeps no hole).
+CREATE FUNCTION event_store._es_lock_upcasters() RETURNS void
+    AS 'MODULE_PATHNAME', 'es_lock_upcasters_sql' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 COMMENT ON COLUMN event_store.streams.updated_at IS 'created_at of the last append';
 COMMENT ON COLUMN event_store.events.created_at IS 'Start of the appending transaction, or the created_at of the stream''s previous event if later: it never decreases within a stream';
+
+-- The rules of consumer names and positions, now in C (es_validate.c), and
+-- the checkpoint's SQLSTATEs raised where they are defined.
+CREATE OR REPLACE FUNCTION event_store._es_check_consumer(consumer text) RETURNS void
+    AS 'MODULE_PATHNAME', 'es_check_consumer_sql' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE OR REPLACE FUNCTION event_store._es_check_position(value bigint) RETURNS void
+    AS 'MODULE_PATHNAME', 'es_check_position_sql' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE OR REPLACE FUNCTION event_store.es_checkpoint_save(
+    consumer text,
+    "position" bigint,
+    expected_position bigint DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  stored bigint;
+BEGIN
+  PERFORM event_store._es_check_consumer(consumer);
+  PERFORM event_store._es_check_position(position);
+  IF expected_position IS NOT NULL THEN
+    PERFORM event_store._es_check_position(expected_position);
+  END IF;
+
+  SELECT c.position INTO stored FROM event_store.checkpoints c
+   WHERE c.consumer = es_checkpoint_save.consumer FOR UPDATE;
+  PERFORM event_store._es_check_checkpoint(consumer, stored, position, expected_position);
+
+  IF stored IS NULL THEN
+    INSERT INTO event_store.checkpoints AS c (consumer, position)
+    VALUES (consumer, position)
+    ON CONFLICT ON CONSTRAINT checkpoints_pkey DO UPDATE
+      SET position = excluded.position, updated_at = now()
+      WHERE c.position <= excluded.position AND expected_position IS NULL
+    RETURNING c.position INTO stored;
+    IF stored IS NULL THEN
+      -- created concurrently, and ahead of us or expected to be absent
+      PERFORM event_store._es_check_checkpoint(consumer, NULL, position, expected_position, raced => true);
+    END IF;
+  ELSE
+    UPDATE event_store.checkpoints c SET position = es_checkpoint_save.position, updated_at = now()
+     WHERE c.consumer = es_checkpoint_save.consumer;
+    stored := position;
+  END IF;
+  RETURN stored;
+END $$;
 
 -- The feed head, or NULL where it cannot be told (on a standby, on the
 -- target of a logical replication subscription): for monitoring.
@@ -35,9 +91,25 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 DO $$
 DECLARE
   grants text[];
+  column_grants text[];
   g text;
   initial pg_catalog.aclitem[];
 BEGIN
+  -- grants on columns too, for the columns the view keeps (lag_events goes)
+  SELECT pg_catalog.array_agg(pg_catalog.format(
+           'GRANT %s (%I) ON TABLE event_store.es_consumers TO %s%s',
+           a.privilege_type, att.attname,
+           CASE WHEN a.grantee = 0 THEN 'PUBLIC'
+                ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END,
+           CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END))
+    INTO column_grants
+    FROM pg_catalog.pg_class c
+    JOIN pg_catalog.pg_attribute att ON att.attrelid = c.oid
+   CROSS JOIN LATERAL pg_catalog.aclexplode(att.attacl) a
+   WHERE c.oid = 'event_store.es_consumers'::pg_catalog.regclass
+     AND att.attnum > 0 AND NOT att.attisdropped
+     AND att.attname IN ('consumer', 'position', 'head', 'lag_positions', 'updated_at')
+     AND a.grantee <> c.relowner;
   SELECT pg_catalog.array_agg(pg_catalog.format(
            'GRANT %s ON TABLE event_store.es_consumers TO %s%s',
            a.privilege_type,
@@ -70,12 +142,16 @@ BEGIN
   -- the extension's own (pg_init_privs), and pg_dump would leave them out
   SELECT c.relacl INTO initial FROM pg_catalog.pg_class c
    WHERE c.oid = 'event_store.es_consumers'::pg_catalog.regclass;
-  FOREACH g IN ARRAY coalesce(grants, '{}') LOOP
+  FOREACH g IN ARRAY coalesce(grants, '{}') || coalesce(column_grants, '{}') LOOP
     EXECUTE g;
   END LOOP;
   UPDATE pg_catalog.pg_init_privs SET initprivs = initial
    WHERE objoid = 'event_store.es_consumers'::pg_catalog.regclass
      AND classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND objsubid = 0;
+  -- a fresh install grants nothing on columns
+  DELETE FROM pg_catalog.pg_init_privs
+   WHERE objoid = 'event_store.es_consumers'::pg_catalog.regclass
+     AND classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND objsubid <> 0;
 END $$;
 
 -- Snapshots and upcasters: the rules of names and types in one place,
@@ -103,9 +179,7 @@ BEGIN
         RAISE EXCEPTION 'snapshot version must be at least 1' USING ERRCODE = '22023',
             HINT = 'A snapshot holds the state after the event at that version.';
     END IF;
-    IF schema_version < 1 THEN
-        RAISE EXCEPTION 'schema_version must be between 1 and 2147483647' USING ERRCODE = '22003';
-    END IF;
+    PERFORM event_store._es_check_schema_version(schema_version, 'schema_version');
     SELECT t.version, t.erased_at,
            coalesce((t.metadata ->> 'truncate_before')::bigint, 0) AS truncate_before,
            t.metadata ? 'deleted_at' AS deleted
@@ -113,11 +187,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'stream "%" does not exist', stream USING ERRCODE = '42704';
     END IF;
-    IF s.erased_at IS NOT NULL THEN
-        RAISE EXCEPTION 'stream "%" was erased', stream USING ERRCODE = 'V0004',
-            DETAIL = 'An erased stream''s name can never be used again.',
-            HINT = 'See event_store.erasures for who erased it and when.';
-    END IF;
+    PERFORM event_store._es_check_not_erased(stream, s.erased_at);
     IF version > s.version THEN
         RAISE EXCEPTION 'stream "%" has not reached version %', stream, version
             USING ERRCODE = '22023', DETAIL = format('Its version is %s.', s.version);
@@ -155,14 +225,14 @@ BEGIN
             USING ERRCODE = '22004';
     END IF;
     PERFORM event_store._es_check_type(type);
-    IF from_schema_version < 1 OR from_schema_version = 2147483647 THEN
-        RAISE EXCEPTION 'from_schema_version must be between 1 and 2147483646'
-            USING ERRCODE = '22003';
-    END IF;
+    PERFORM event_store._es_check_schema_version(from_schema_version, 'from_schema_version');
     -- the function exists (the regprocedure argument), is an upcaster
     -- (42P13), and the caller controls it (42501): an upcaster runs in every
     -- read of the type.  The row trigger checks the same for direct INSERTs.
     PERFORM event_store._es_check_upcaster(upcaster);
+    -- one change of upcasters at a time: the checks below stay true until
+    -- we commit
+    PERFORM event_store._es_lock_upcasters();
     IF EXISTS (SELECT 1 FROM event_store.upcasters u
                 WHERE u.type = es_register_upcaster.type
                   AND u.from_schema_version = es_register_upcaster.from_schema_version) THEN
@@ -194,6 +264,7 @@ BEGIN
     IF type IS NULL OR from_schema_version IS NULL THEN
         RAISE EXCEPTION 'type and from_schema_version must not be null' USING ERRCODE = '22004';
     END IF;
+    PERFORM event_store._es_lock_upcasters();
     SELECT min(u.from_schema_version), max(u.from_schema_version) INTO lo, hi
       FROM event_store.upcasters u WHERE u.type = es_unregister_upcaster.type;
     IF lo IS NULL OR from_schema_version NOT BETWEEN lo AND hi THEN
@@ -210,12 +281,57 @@ BEGIN
        AND u.from_schema_version = es_unregister_upcaster.from_schema_version;
 END $$;
 
--- Triggers: a restore's INSERT into streams tells every session, and rows
--- of upcasters are checked however they are written.
-CREATE TRIGGER streams_inserted
-    AFTER INSERT ON event_store.streams
+-- Changes of upcasters happen one transaction at a time, and leave no
+-- type's chain with a hole: the statements that change upcasters lock the
+-- table against other writers (readers are not held up), and the types they
+-- wrote are checked at their end.
+CREATE FUNCTION event_store._es_upcasters_lock() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'es_upcasters_lock' LANGUAGE C;
+REVOKE ALL ON FUNCTION event_store._es_upcasters_lock() FROM PUBLIC;
+CREATE TRIGGER upcasters_lock
+    BEFORE INSERT OR UPDATE OR DELETE ON event_store.upcasters
+    FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_upcasters_lock();
+ALTER TABLE event_store.upcasters ENABLE ALWAYS TRIGGER upcasters_lock;
+
+-- Every session keeps the set of types with upcasters and of streams with
+-- metadata: a change tells them all, and the session that makes it at once.
+-- (The functions that change stream metadata tell them directly; a plain
+-- INSERT into streams is a restore.)  A logical replication apply worker
+-- fires row triggers only: the ENABLE REPLICA ones tell the subscriber.
+DROP TRIGGER upcasters_changed ON event_store.upcasters;
+CREATE TRIGGER upcasters_inserted
+    AFTER INSERT ON event_store.upcasters
+    REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_registry_changed();
+ALTER TABLE event_store.upcasters ENABLE ALWAYS TRIGGER upcasters_inserted;
+CREATE TRIGGER upcasters_updated
+    AFTER UPDATE ON event_store.upcasters
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_registry_changed();
+ALTER TABLE event_store.upcasters ENABLE ALWAYS TRIGGER upcasters_updated;
+CREATE TRIGGER upcasters_deleted
+    AFTER DELETE ON event_store.upcasters
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_registry_changed();
+ALTER TABLE event_store.upcasters ENABLE ALWAYS TRIGGER upcasters_deleted;
+CREATE TRIGGER upcasters_truncated
+    AFTER TRUNCATE ON event_store.upcasters
+    FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_registry_changed();
+ALTER TABLE event_store.upcasters ENABLE ALWAYS TRIGGER upcasters_truncated;
+CREATE TRIGGER upcasters_replicated
+    AFTER INSERT OR UPDATE OR DELETE ON event_store.upcasters
+    FOR EACH ROW EXECUTE FUNCTION event_store._es_registry_changed();
+ALTER TABLE event_store.upcasters ENABLE REPLICA TRIGGER upcasters_replicated;
+CREATE TRIGGER streams_inserted
+    BEFORE INSERT ON event_store.streams
+    FOR EACH ROW WHEN (NEW.metadata IS DISTINCT FROM '{}'::jsonb)
+    EXECUTE FUNCTION event_store._es_registry_changed();
 ALTER TABLE event_store.streams ENABLE ALWAYS TRIGGER streams_inserted;
+CREATE TRIGGER streams_replicated
+    BEFORE UPDATE ON event_store.streams
+    FOR EACH ROW WHEN (OLD.metadata IS DISTINCT FROM NEW.metadata)
+    EXECUTE FUNCTION event_store._es_registry_changed();
+ALTER TABLE event_store.streams ENABLE REPLICA TRIGGER streams_replicated;
 
 -- A row of upcasters, however written, names an upcaster the writer
 -- controls, stored with its qualified signature.
@@ -249,3 +365,23 @@ ALTER TABLE event_store.streams DISABLE TRIGGER streams_maintained;
 UPDATE event_store.streams SET metadata = '{}'
  WHERE erased_at IS NOT NULL AND metadata <> '{}';
 ALTER TABLE event_store.streams ENABLE ALWAYS TRIGGER streams_maintained;
+
+-- 0.1.0 could leave a hole in a type's chain of upcasters (two sessions
+-- changing it at once); 0.2.0 refuses every change of such a type that
+-- keeps the hole.  Say which types have one.
+DO $$
+DECLARE
+  t record;
+BEGIN
+  FOR t IN
+    SELECT u.type, min(u.from_schema_version) AS lo, max(u.from_schema_version) AS hi,
+           count(*) AS n
+      FROM event_store.upcasters u
+     GROUP BY u.type
+    HAVING max(u.from_schema_version) - min(u.from_schema_version) + 1 <> count(*)
+  LOOP
+    RAISE WARNING 'the upcasters of type "%" have a hole in their chain', t.type
+      USING DETAIL = pg_catalog.format('Schema versions %s to %s have %s upcasters.', t.lo, t.hi, t.n),
+            HINT = 'Register the missing upcasters (as the owner of event_store.upcasters, with INSERT), or remove the ones past the hole; reads of the type upcast events from below the hole only up to it.';
+  END LOOP;
+END $$;

@@ -33,6 +33,18 @@ CREATE FUNCTION event_store._es_snapshot_floor(truncate_before bigint, deleted b
     AS 'MODULE_PATHNAME', 'es_snapshot_floor_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION event_store._es_check_upcaster(upcaster regprocedure) RETURNS void
     AS 'MODULE_PATHNAME', 'es_check_upcaster_sql' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION event_store._es_check_schema_version(value integer, what text) RETURNS void
+    AS 'MODULE_PATHNAME', 'es_check_schema_version_sql' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+-- The rules whose SQLSTATEs are the extension's own (V0002, V0003, V0004).
+CREATE FUNCTION event_store._es_check_checkpoint(
+    consumer text, stored bigint, "position" bigint, expected_position bigint,
+    raced boolean DEFAULT false) RETURNS void
+    AS 'MODULE_PATHNAME', 'es_check_checkpoint_sql' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION event_store._es_check_not_erased(stream text, erased_at timestamptz) RETURNS void
+    AS 'MODULE_PATHNAME', 'es_check_not_erased_sql' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+-- Changes of upcasters, one transaction at a time (a chain keeps no hole).
+CREATE FUNCTION event_store._es_lock_upcasters() RETURNS void
+    AS 'MODULE_PATHNAME', 'es_lock_upcasters_sql' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 -- Storage -------------------------------------------------------------------
 
@@ -301,28 +313,11 @@ COMMENT ON FUNCTION event_store.es_consumer_member(text, integer) IS
 
 -- Checkpoints ---------------------------------------------------------------
 
+-- The rules of consumer names and positions (C, es_validate.c).
 CREATE FUNCTION event_store._es_check_consumer(consumer text) RETURNS void
-LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-  IF consumer IS NULL THEN
-    RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'consumer must not be null';
-  ELSIF consumer = '' THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'consumer must not be empty';
-  ELSIF octet_length(consumer) > 200 THEN
-    RAISE EXCEPTION USING ERRCODE = '54000', MESSAGE = 'consumer name is too long',
-      DETAIL = format('The name has %s bytes; the limit is 200 bytes.', octet_length(consumer));
-  END IF;
-END $$;
-
+    AS 'MODULE_PATHNAME', 'es_check_consumer_sql' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION event_store._es_check_position(value bigint) RETURNS void
-LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-  IF value IS NULL THEN
-    RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'position must not be null';
-  ELSIF value < 0 THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'position must not be negative';
-  END IF;
-END $$;
+    AS 'MODULE_PATHNAME', 'es_check_position_sql' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 -- Save a consumer's checkpoint; it never moves backwards (V0002).  With
 -- expected_position, only if the stored checkpoint is still there (V0003
@@ -344,18 +339,7 @@ BEGIN
 
   SELECT c.position INTO stored FROM event_store.checkpoints c
    WHERE c.consumer = es_checkpoint_save.consumer FOR UPDATE;
-  IF expected_position IS NOT NULL AND coalesce(stored, 0) <> expected_position THEN
-    RAISE EXCEPTION USING ERRCODE = 'V0003',
-      MESSAGE = format('checkpoint of consumer "%s" has moved', consumer),
-      DETAIL = format('Expected position %s, found %s.', expected_position, coalesce(stored, 0)),
-      HINT = 'Another instance of this consumer saved it; roll back and read again from the checkpoint.';
-  END IF;
-  IF position < coalesce(stored, 0) THEN
-    RAISE EXCEPTION USING ERRCODE = 'V0002',
-      MESSAGE = format('checkpoint of consumer "%s" cannot move backwards', consumer),
-      DETAIL = format('It is at position %s; %s is below.', stored, position),
-      HINT = 'Use es_checkpoint_reset to replay from an earlier position.';
-  END IF;
+  PERFORM event_store._es_check_checkpoint(consumer, stored, position, expected_position);
 
   IF stored IS NULL THEN
     INSERT INTO event_store.checkpoints AS c (consumer, position)
@@ -366,9 +350,7 @@ BEGIN
     RETURNING c.position INTO stored;
     IF stored IS NULL THEN
       -- created concurrently, and ahead of us or expected to be absent
-      RAISE EXCEPTION USING ERRCODE = 'V0003',
-        MESSAGE = format('checkpoint of consumer "%s" has moved', consumer),
-        HINT = 'Another instance of this consumer saved it; roll back and read again from the checkpoint.';
+      PERFORM event_store._es_check_checkpoint(consumer, NULL, position, expected_position, raced => true);
     END IF;
   ELSE
     UPDATE event_store.checkpoints c SET position = es_checkpoint_save.position, updated_at = now()
@@ -468,9 +450,7 @@ BEGIN
         RAISE EXCEPTION 'snapshot version must be at least 1' USING ERRCODE = '22023',
             HINT = 'A snapshot holds the state after the event at that version.';
     END IF;
-    IF schema_version < 1 THEN
-        RAISE EXCEPTION 'schema_version must be between 1 and 2147483647' USING ERRCODE = '22003';
-    END IF;
+    PERFORM event_store._es_check_schema_version(schema_version, 'schema_version');
     SELECT t.version, t.erased_at,
            coalesce((t.metadata ->> 'truncate_before')::bigint, 0) AS truncate_before,
            t.metadata ? 'deleted_at' AS deleted
@@ -478,11 +458,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'stream "%" does not exist', stream USING ERRCODE = '42704';
     END IF;
-    IF s.erased_at IS NOT NULL THEN
-        RAISE EXCEPTION 'stream "%" was erased', stream USING ERRCODE = 'V0004',
-            DETAIL = 'An erased stream''s name can never be used again.',
-            HINT = 'See event_store.erasures for who erased it and when.';
-    END IF;
+    PERFORM event_store._es_check_not_erased(stream, s.erased_at);
     IF version > s.version THEN
         RAISE EXCEPTION 'stream "%" has not reached version %', stream, version
             USING ERRCODE = '22023', DETAIL = format('Its version is %s.', s.version);
@@ -554,14 +530,14 @@ BEGIN
             USING ERRCODE = '22004';
     END IF;
     PERFORM event_store._es_check_type(type);
-    IF from_schema_version < 1 OR from_schema_version = 2147483647 THEN
-        RAISE EXCEPTION 'from_schema_version must be between 1 and 2147483646'
-            USING ERRCODE = '22003';
-    END IF;
+    PERFORM event_store._es_check_schema_version(from_schema_version, 'from_schema_version');
     -- the function exists (the regprocedure argument), is an upcaster
     -- (42P13), and the caller controls it (42501): an upcaster runs in every
     -- read of the type.  The row trigger checks the same for direct INSERTs.
     PERFORM event_store._es_check_upcaster(upcaster);
+    -- one change of upcasters at a time: the checks below stay true until
+    -- we commit
+    PERFORM event_store._es_lock_upcasters();
     IF EXISTS (SELECT 1 FROM event_store.upcasters u
                 WHERE u.type = es_register_upcaster.type
                   AND u.from_schema_version = es_register_upcaster.from_schema_version) THEN
@@ -596,6 +572,7 @@ BEGIN
     IF type IS NULL OR from_schema_version IS NULL THEN
         RAISE EXCEPTION 'type and from_schema_version must not be null' USING ERRCODE = '22004';
     END IF;
+    PERFORM event_store._es_lock_upcasters();
     SELECT min(u.from_schema_version), max(u.from_schema_version) INTO lo, hi
       FROM event_store.upcasters u WHERE u.type = es_unregister_upcaster.type;
     IF lo IS NULL OR from_schema_version NOT BETWEEN lo AND hi THEN
@@ -685,20 +662,59 @@ CREATE TRIGGER erasures_immutable
     FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_refuse_change();
 ALTER TABLE event_store.erasures ENABLE ALWAYS TRIGGER erasures_immutable;
 
+-- Changes of upcasters happen one transaction at a time, and leave no
+-- type's chain with a hole: the statements that change upcasters lock the
+-- table against other writers (readers are not held up), and the types they
+-- wrote are checked at their end.
+CREATE FUNCTION event_store._es_upcasters_lock() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'es_upcasters_lock' LANGUAGE C;
+REVOKE ALL ON FUNCTION event_store._es_upcasters_lock() FROM PUBLIC;
+CREATE TRIGGER upcasters_lock
+    BEFORE INSERT OR UPDATE OR DELETE ON event_store.upcasters
+    FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_upcasters_lock();
+ALTER TABLE event_store.upcasters ENABLE ALWAYS TRIGGER upcasters_lock;
+
 -- Every session keeps the set of types with upcasters and of streams with
--- metadata: a change tells them all.  (The functions that change stream
--- metadata tell them directly; a plain INSERT into streams is a restore.)
+-- metadata: a change tells them all, and the session that makes it at once.
+-- (The functions that change stream metadata tell them directly; a plain
+-- INSERT into streams is a restore.)  A logical replication apply worker
+-- fires row triggers only: the ENABLE REPLICA ones tell the subscriber.
 CREATE FUNCTION event_store._es_registry_changed() RETURNS trigger
     AS 'MODULE_PATHNAME', 'es_registry_changed' LANGUAGE C;
 REVOKE ALL ON FUNCTION event_store._es_registry_changed() FROM PUBLIC;
-CREATE TRIGGER upcasters_changed
-    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON event_store.upcasters
+CREATE TRIGGER upcasters_inserted
+    AFTER INSERT ON event_store.upcasters
+    REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_registry_changed();
-ALTER TABLE event_store.upcasters ENABLE ALWAYS TRIGGER upcasters_changed;
+ALTER TABLE event_store.upcasters ENABLE ALWAYS TRIGGER upcasters_inserted;
+CREATE TRIGGER upcasters_updated
+    AFTER UPDATE ON event_store.upcasters
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_registry_changed();
+ALTER TABLE event_store.upcasters ENABLE ALWAYS TRIGGER upcasters_updated;
+CREATE TRIGGER upcasters_deleted
+    AFTER DELETE ON event_store.upcasters
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_registry_changed();
+ALTER TABLE event_store.upcasters ENABLE ALWAYS TRIGGER upcasters_deleted;
+CREATE TRIGGER upcasters_truncated
+    AFTER TRUNCATE ON event_store.upcasters
+    FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_registry_changed();
+ALTER TABLE event_store.upcasters ENABLE ALWAYS TRIGGER upcasters_truncated;
+CREATE TRIGGER upcasters_replicated
+    AFTER INSERT OR UPDATE OR DELETE ON event_store.upcasters
+    FOR EACH ROW EXECUTE FUNCTION event_store._es_registry_changed();
+ALTER TABLE event_store.upcasters ENABLE REPLICA TRIGGER upcasters_replicated;
 CREATE TRIGGER streams_inserted
-    AFTER INSERT ON event_store.streams
-    FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_registry_changed();
+    BEFORE INSERT ON event_store.streams
+    FOR EACH ROW WHEN (NEW.metadata IS DISTINCT FROM '{}'::jsonb)
+    EXECUTE FUNCTION event_store._es_registry_changed();
 ALTER TABLE event_store.streams ENABLE ALWAYS TRIGGER streams_inserted;
+CREATE TRIGGER streams_replicated
+    BEFORE UPDATE ON event_store.streams
+    FOR EACH ROW WHEN (OLD.metadata IS DISTINCT FROM NEW.metadata)
+    EXECUTE FUNCTION event_store._es_registry_changed();
+ALTER TABLE event_store.streams ENABLE REPLICA TRIGGER streams_replicated;
 
 -- A row of upcasters, however written, names an upcaster the writer
 -- controls, stored with its qualified signature.

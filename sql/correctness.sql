@@ -119,8 +119,9 @@ SELECT data FROM event_store.es_read_stream('okpath-1');
 SET search_path = event_store, public;
 
 -- Upcasters run as their owner, under search_path pg_catalog, pg_temp, as
--- a security-restricted operation: what they read is checked against the
--- owner's privileges, and they cannot change the reader's session.
+-- a security-restricted operation, read-only: what they read is checked
+-- against the owner's privileges, and they cannot change the reader's
+-- session (a temporary table: refused as a write of a read-only call).
 SET ROLE regress_ok_keeper;
 CREATE FUNCTION regress.ok_whoami(data jsonb) RETURNS jsonb LANGUAGE sql STABLE
     AS $$ SELECT data || jsonb_build_object('user', current_user, 'path', current_setting('search_path')) $$;
@@ -160,8 +161,9 @@ SELECT current_setting('search_path') AS path_after, current_setting('statement_
 RESET ROLE;
 RESET statement_timeout;
 SET search_path = event_store, public;
--- An upcaster that drops another one the same read has resolved: a proper
--- error (old code: XX000 "cache lookup failed for function").
+-- An upcaster that drops another one the same read has resolved: refused,
+-- an upcaster runs read-only (old code: XX000 "cache lookup failed for
+-- function").
 CREATE FUNCTION regress.ok_victim(data jsonb) RETURNS jsonb LANGUAGE plpgsql
     AS $$ BEGIN RETURN data || '{"victim": true}'; END $$;
 CREATE FUNCTION regress.ok_dropper(data jsonb) RETURNS jsonb LANGUAGE plpgsql
@@ -303,6 +305,88 @@ BEGIN
 END $$;
 SELECT regress.backend_memory() - :before < 1024 * 1024 AS within_a_megabyte;
 COMMIT;
+
+
+-- 6. Review findings, second round.
+-- 6a. An upcaster whose own search_path leaves pg_temp out would search the
+-- reader's temporary schema first while running as its owner: refused when
+-- registered, and when a read resolves it after an ALTER.
+CREATE FUNCTION regress.rv_path(d jsonb) RETURNS jsonb LANGUAGE sql
+    SET search_path = regress AS $$ SELECT d || '{"path": 1}' $$;
+SELECT regress.err($$SELECT es_register_upcaster('RvPath', 1, 'regress.rv_path(jsonb)')$$);
+ALTER FUNCTION regress.rv_path(jsonb) SET search_path = regress, pg_temp;
+SELECT es_register_upcaster('RvPath', 1, 'regress.rv_path(jsonb)');
+SELECT last_version FROM es_append('rvpath-1', NULL, 'RvPath', '{}');
+SELECT data FROM es_read_stream('rvpath-1');
+ALTER FUNCTION regress.rv_path(jsonb) SET search_path = regress;
+SELECT regress.err($$SELECT data FROM es_read_stream('rvpath-1')$$);
+ALTER FUNCTION regress.rv_path(jsonb) RESET search_path;
+SELECT data FROM es_read_stream('rvpath-1');
+
+-- 6b. An upcaster runs read-only: it cannot write a table or take a
+-- sequence's value in the reader's transaction.
+CREATE TABLE regress.rv_log (note text);
+CREATE SEQUENCE regress.rv_seq;
+CREATE FUNCTION regress.rv_writes(d jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO regress.rv_log VALUES ('written by an upcaster');
+  RETURN d;
+END $$;
+CREATE FUNCTION regress.rv_nextval(d jsonb) RETURNS jsonb LANGUAGE sql
+    AS $$ SELECT d || jsonb_build_object('n', nextval('regress.rv_seq')) $$;
+SELECT es_register_upcaster('RvWrites', 1, 'regress.rv_writes(jsonb)');
+SELECT es_register_upcaster('RvNextval', 1, 'regress.rv_nextval(jsonb)');
+SELECT last_version FROM es_append('rvwrites-1', NULL, 'RvWrites', '{}');
+SELECT last_version FROM es_append('rvnextval-1', NULL, 'RvNextval', '{}');
+SELECT regress.err($$SELECT data FROM es_read_stream('rvwrites-1')$$);
+SELECT regress.err($$SELECT data FROM es_read_stream('rvnextval-1')$$);
+SELECT count(*) AS rows_written FROM regress.rv_log;
+-- the reader's transaction is not left read-only
+BEGIN;
+SELECT regress.err($$SELECT data FROM es_read_stream('rvwrites-1')$$);
+INSERT INTO regress.rv_log VALUES ('the reader writes after the read');
+SELECT current_setting('transaction_read_only') AS read_only;
+ROLLBACK;
+
+-- 6c. A change of upcasters is seen by a read later in the same statement.
+CREATE FUNCTION regress.rv_same(d jsonb) RETURNS jsonb LANGUAGE sql
+    AS $$ SELECT d || '{"same": 1}' $$;
+CREATE FUNCTION regress.rv_read(s text) RETURNS jsonb LANGUAGE sql VOLATILE
+    AS $$ SELECT jsonb_agg(data) FROM event_store.es_read_stream(s) $$;
+SELECT last_version FROM es_append('rvsame-1', NULL, 'RvSame', '{"a": 1}');
+SELECT regress.rv_read('rvsame-1') AS before;
+WITH ins AS (
+  INSERT INTO event_store.upcasters (type, from_schema_version, upcaster)
+  VALUES ('RvSame', 1, 'regress.rv_same(jsonb)') RETURNING 1)
+SELECT (SELECT count(*) FROM ins) AS inserted, regress.rv_read('rvsame-1') AS same_statement;
+
+-- 6d. A change of rules rolled back to a savepoint does not refuse PREPARE.
+BEGIN;
+SAVEPOINT s;
+SELECT es_set_stream_metadata('rvsame-1', '{"max_count": 1}') IS NOT NULL AS set;
+ROLLBACK TO SAVEPOINT s;
+PREPARE TRANSACTION 'es_rv_prepare';
+COMMIT PREPARED 'es_rv_prepare';
+SELECT metadata FROM event_store.streams WHERE name = 'rvsame-1';
+-- ... while one that stays is refused, in a subtransaction that committed
+BEGIN;
+SAVEPOINT s;
+SELECT es_set_stream_metadata('rvsame-1', '{"max_count": 1}') IS NOT NULL AS set;
+RELEASE SAVEPOINT s;
+PREPARE TRANSACTION 'es_rv_prepare';
+
+-- 6e. A type whose chain already has a hole (as 0.1.0 could leave it)
+-- refuses only changes of its own type that keep the hole.
+ALTER TABLE event_store.upcasters DISABLE TRIGGER upcasters_inserted;
+INSERT INTO event_store.upcasters (type, from_schema_version, upcaster)
+VALUES ('RvHole', 1, 'regress.rv_same(jsonb)'), ('RvHole', 3, 'regress.rv_same(jsonb)');
+ALTER TABLE event_store.upcasters ENABLE ALWAYS TRIGGER upcasters_inserted;
+SELECT es_register_upcaster('RvOther', 1, 'regress.rv_same(jsonb)');
+SELECT regress.err($$SELECT es_register_upcaster('RvHole', 4, 'regress.rv_same(jsonb)')$$);
+INSERT INTO event_store.upcasters (type, from_schema_version, upcaster)
+VALUES ('RvHole', 2, 'regress.rv_same(jsonb)');
+SELECT type, array_agg(from_schema_version ORDER BY from_schema_version) AS chain
+  FROM event_store.upcasters WHERE type IN ('RvHole', 'RvOther') GROUP BY type ORDER BY type;
 
 DROP TABLE regress.ok_big;
 DROP SCHEMA regress_ok_attacker CASCADE;

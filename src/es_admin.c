@@ -36,6 +36,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 
 #include "event_store.h"
 #include "es_catalog.h"
@@ -388,19 +389,77 @@ typedef struct EsChain
 	struct EsChain *next;		/* another type with the same hash */
 } EsChain;
 
+/* the chain of type in chains, made (empty) if absent and make */
+static EsChain *
+es_chain_of(HTAB *chains, text *type, bool make)
+{
+	uint64		hash = es_name_hash(type);
+	bool		found;
+	EsChain    *entry;
+	EsChain    *chain;
+
+	entry = hash_search(chains, &hash, make ? HASH_ENTER : HASH_FIND, &found);
+	if (entry == NULL)
+		return NULL;
+	if (!found)
+	{
+		entry->type = NULL;
+		entry->count = 0;
+		entry->next = NULL;
+	}
+	for (chain = entry; chain != NULL; chain = chain->next)
+		if (chain->type != NULL && es_same_name(chain->type, type))
+			return chain;
+	if (!make)
+		return NULL;
+	chain = entry->type == NULL ? entry : palloc0(sizeof(EsChain));
+	if (chain != entry)
+	{
+		chain->next = entry->next;
+		entry->next = chain;
+	}
+	chain->type = DatumGetTextPCopy(PointerGetDatum(type));
+	chain->count = 0;
+	return chain;
+}
+
+/* add the types of a transition table to chains */
+static void
+es_chains_of_rows(HTAB *chains, Tuplestorestate *rows, TupleDesc desc)
+{
+	TupleTableSlot *slot;
+
+	if (rows == NULL)
+		return;
+	slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	tuplestore_rescan(rows);
+	while (tuplestore_gettupleslot(rows, true, false, slot))
+	{
+		bool		isnull;
+		Datum		type = slot_getattr(slot, Anum_es_upcasters_type, &isnull);
+
+		if (!isnull)
+			(void) es_chain_of(chains, DatumGetTextPP(type), true);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+}
+
 /*
- * Every type's chain of upcasters is without holes, however the rows were
- * written (es_register_upcaster and es_unregister_upcaster keep it so; a
- * plain INSERT or DELETE of a role that may write the table must too).
+ * The chains of upcasters of the types in chains have no hole, however the
+ * rows were written (es_register_upcaster and es_unregister_upcaster keep
+ * them so; a plain INSERT, UPDATE or DELETE of a role that may write the
+ * table must too).  The statement holds SHARE ROW EXCLUSIVE on the table
+ * (es_upcasters_lock), so no other transaction is changing it, and
+ * SnapshotSelf sees what is committed and ours.  A type the statement did
+ * not touch is not looked at: a hole from before 0.2.0 refuses only
+ * changes of its own type that keep it.
  */
 static void
-es_check_upcaster_chains(const EsCatalog *cat)
+es_check_upcaster_chains(const EsCatalog *cat, HTAB *chains)
 {
 	Relation	rel = es_table_open(cat->upcasters, AccessShareLock);
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	TableScanDesc scan = table_beginscan(rel, SnapshotSelf, 0, NULL);
-	HTAB	   *chains = es_name_hash_table("event_store upcaster chains",
-											sizeof(EsChain), CurrentMemoryContext);
 	HASH_SEQ_STATUS seq;
 	EsChain    *entry;
 
@@ -409,33 +468,12 @@ es_check_upcaster_chains(const EsCatalog *cat)
 		bool		isnull;
 		text	   *type = DatumGetTextPP(slot_getattr(slot, Anum_es_upcasters_type, &isnull));
 		int32		from = DatumGetInt32(slot_getattr(slot, Anum_es_upcasters_from_version, &isnull));
-		uint64		hash = es_name_hash(type);
-		bool		found;
-		EsChain    *chain;
+		EsChain    *chain = es_chain_of(chains, type, false);
 
-		entry = hash_search(chains, &hash, HASH_ENTER, &found);
-		if (!found)
-		{
-			entry->type = NULL;
-			entry->count = 0;
-			entry->next = NULL;
-		}
-		for (chain = entry; chain != NULL; chain = chain->next)
-			if (chain->type == NULL || es_same_name(chain->type, type))
-				break;
 		if (chain == NULL)
-		{
-			chain = palloc0(sizeof(EsChain));
-			chain->next = entry->next;
-			entry->next = chain;
-		}
-		if (chain->type == NULL)
-		{
-			chain->type = DatumGetTextPCopy(PointerGetDatum(type));
-			chain->lo = chain->hi = from;
-		}
-		chain->lo = Min(chain->lo, from);
-		chain->hi = Max(chain->hi, from);
+			continue;
+		chain->lo = chain->count == 0 ? from : Min(chain->lo, from);
+		chain->hi = chain->count == 0 ? from : Max(chain->hi, from);
 		chain->count++;
 	}
 	table_endscan(scan);
@@ -448,7 +486,7 @@ es_check_upcaster_chains(const EsCatalog *cat)
 		EsChain    *chain;
 
 		for (chain = entry; chain != NULL; chain = chain->next)
-			if (chain->type != NULL &&
+			if (chain->type != NULL && chain->count > 0 &&
 				(int64) chain->hi - chain->lo + 1 != chain->count)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -459,13 +497,21 @@ es_check_upcaster_chains(const EsCatalog *cat)
 								   (long long) chain->hi - chain->lo + 1),
 						 errhint("Register and unregister upcasters at either end of a type's chain.")));
 	}
-	hash_destroy(chains);
 }
 
 /*
- * Statement trigger on event_store.upcasters, and on INSERT into
- * event_store.streams (a restore): every backend drops its superset when
- * the change commits (see the file header).
+ * Triggers of the registry tables, telling every backend to drop its
+ * superset of streams with rules or types with upcasters when the change
+ * commits (es_emit.c):
+ *
+ *	- AFTER INSERT, UPDATE, DELETE FOR EACH STATEMENT on upcasters, with
+ *	  transition tables: the chains of the types written have no hole;
+ *	- AFTER TRUNCATE on upcasters;
+ *	- BEFORE INSERT FOR EACH ROW on streams (a restore, or a row arriving by
+ *	  logical replication), when the row has metadata;
+ *	- ENABLE REPLICA row triggers on streams (UPDATE of metadata) and
+ *	  upcasters: a logical replication apply worker fires row triggers
+ *	  only.
  */
 PG_FUNCTION_INFO_V1(es_registry_changed);
 Datum
@@ -473,17 +519,74 @@ es_registry_changed(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	const EsCatalog *cat;
+	Oid			relid;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("es_registry_changed must be called as a trigger")));
 	cat = es_ready();
-	if (RelationGetRelid(trigdata->tg_relation) == cat->upcasters &&
+	relid = RelationGetRelid(trigdata->tg_relation);
+	if (relid != cat->upcasters && relid != cat->streams)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trigger function es_registry_changed only works on tables \"%s.upcasters\" and \"%s.streams\"",
+						ES_SCHEMA_NAME, ES_SCHEMA_NAME)));
+	if (relid == cat->upcasters && TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) &&
 		!TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
-		es_check_upcaster_chains(cat);
-	es_registry_touch(cat, RelationGetRelid(trigdata->tg_relation));
+	{
+		HTAB	   *chains = es_name_hash_table("event_store upcaster chains",
+												sizeof(EsChain), CurrentMemoryContext);
+		TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+
+		es_chains_of_rows(chains, trigdata->tg_oldtable, desc);
+		es_chains_of_rows(chains, trigdata->tg_newtable, desc);
+		es_check_upcaster_chains(cat, chains);
+		hash_destroy(chains);
+	}
+	es_registry_touch(cat, relid);
+	if (TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) && TRIGGER_FIRED_BEFORE(trigdata->tg_event))
+		return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
+							   trigdata->tg_newtuple : trigdata->tg_trigtuple);
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * BEFORE INSERT, UPDATE, DELETE FOR EACH STATEMENT on upcasters, and
+ * _es_lock_upcasters() for es_register_upcaster and es_unregister_upcaster
+ * (first thing, so two of them queue rather than deadlock): changes of
+ * upcasters, which must keep each chain without a hole, happen one
+ * transaction at a time.  Readers are not held up.
+ */
+static void
+es_lock_upcasters(const EsCatalog *cat)
+{
+	/* opened, not only locked: a DROP EXTENSION waited for says so */
+	table_close(es_table_open(cat->upcasters, ShareRowExclusiveLock), NoLock);
+}
+
+PG_FUNCTION_INFO_V1(es_upcasters_lock);
+Datum
+es_upcasters_lock(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("es_upcasters_lock must be called as a trigger")));
+	es_lock_upcasters(es_ready());
+	return PointerGetDatum(NULL);
+}
+
+PG_FUNCTION_INFO_V1(es_lock_upcasters_sql);
+Datum
+es_lock_upcasters_sql(PG_FUNCTION_ARGS)
+{
+	const EsCatalog *cat = es_ready();
+
+	/* a role that may register or unregister (either privilege will do) */
+	es_require_privilege(cat->upcasters, ACL_INSERT | ACL_DELETE);
+	es_lock_upcasters(cat);
+	PG_RETURN_VOID();
 }
 
 /*
@@ -560,6 +663,8 @@ es_upcasters_check(PG_FUNCTION_ARGS)
 	}
 	es_check_upcaster(cat, fn);
 
+	/* a read later in this statement sees it (es_registry_touch) */
+	es_registry_touch(cat, cat->upcasters);
 	memset(replace, false, sizeof(replace));
 	values[Anum_es_upcasters_upcaster - 1] =
 		CStringGetTextDatum(format_procedure_qualified(fn));
@@ -567,19 +672,21 @@ es_upcasters_check(PG_FUNCTION_ARGS)
 	return PointerGetDatum(heap_modify_tuple(tuple, desc, values, nulls, replace));
 }
 
+/* ---------------------------------------------------------------------
+ * The rules and SQLSTATEs of the SQL functions (the install script's
+ * _es_* helpers): written once, here and in es_validate.c.
+ * ---------------------------------------------------------------------
+ */
+
 /*
- * _es_check_stream_name(stream text), _es_check_type(type text): the rules
- * of stream names and event types, for the SQL functions.
+ * _es_check_stream_name(stream text), _es_check_type(type text),
+ * _es_check_consumer(consumer text), _es_check_position(value bigint)
  */
 PG_FUNCTION_INFO_V1(es_check_stream_name_sql);
 Datum
 es_check_stream_name_sql(PG_FUNCTION_ARGS)
 {
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("stream name must not be null")));
-	es_validate_stream_name(PG_GETARG_TEXT_PP(0));
+	(void) es_arg_stream(fcinfo, 0);
 	PG_RETURN_VOID();
 }
 
@@ -587,11 +694,111 @@ PG_FUNCTION_INFO_V1(es_check_type_sql);
 Datum
 es_check_type_sql(PG_FUNCTION_ARGS)
 {
+	es_validate_type(es_arg_text(fcinfo, 0, "event type"));
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(es_check_consumer_sql);
+Datum
+es_check_consumer_sql(PG_FUNCTION_ARGS)
+{
+	es_validate_consumer(es_arg_text(fcinfo, 0, "consumer"));
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(es_check_position_sql);
+Datum
+es_check_position_sql(PG_FUNCTION_ARGS)
+{
+	es_validate_position(PG_ARGISNULL(0), PG_ARGISNULL(0) ? 0 : PG_GETARG_INT64(0),
+						 "position", NULL);
+	PG_RETURN_VOID();
+}
+
+/*
+ * _es_check_schema_version(value integer, what text): what is
+ * 'schema_version' (of an event or snapshot: 1 to 2^31 - 1) or
+ * 'from_schema_version' (of an upcaster, whose result is one higher).
+ */
+PG_FUNCTION_INFO_V1(es_check_schema_version_sql);
+Datum
+es_check_schema_version_sql(PG_FUNCTION_ARGS)
+{
+	char	   *what = text_to_cstring(es_arg_text(fcinfo, 1, "what"));
+	int32		max;
+
+	if (strcmp(what, "schema_version") == 0)
+		max = PG_INT32_MAX;
+	else if (strcmp(what, "from_schema_version") == 0)
+		max = PG_INT32_MAX - 1;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown kind of schema version \"%s\"", what)));
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("event type must not be null")));
-	es_validate_type(PG_GETARG_TEXT_PP(0));
+				 errmsg("%s must not be null", what)));
+	es_validate_schema_version(PG_GETARG_INT32(0), what, max);
+	PG_RETURN_VOID();
+}
+
+/*
+ * _es_check_checkpoint(consumer text, stored bigint, "position" bigint,
+ *						expected_position bigint, raced boolean)
+ *
+ * The rule of es_checkpoint_save: a checkpoint never moves backwards
+ * (V0002); with expected_position, it is saved only if the stored one
+ * (stored; NULL: none, which is 0) is still there (V0003).  raced: the
+ * checkpoint was created concurrently, ahead of us or expected absent
+ * (V0003).
+ */
+PG_FUNCTION_INFO_V1(es_check_checkpoint_sql);
+Datum
+es_check_checkpoint_sql(PG_FUNCTION_ARGS)
+{
+	char	   *consumer = text_to_cstring(es_arg_text(fcinfo, 0, "consumer"));
+	int64		stored = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
+	bool		raced = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
+	int64		position;
+
+	if (raced)
+		ereport(ERROR,
+				(errcode(ERRCODE_ES_CHECKPOINT_MOVED),
+				 errmsg("checkpoint of consumer \"%s\" has moved", consumer),
+				 errhint("Another instance of this consumer saved it; roll back and read again from the checkpoint.")));
+	es_validate_position(PG_ARGISNULL(2), PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2),
+						 "position", NULL);
+	position = PG_GETARG_INT64(2);
+	if (!PG_ARGISNULL(3) && stored != PG_GETARG_INT64(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_ES_CHECKPOINT_MOVED),
+				 errmsg("checkpoint of consumer \"%s\" has moved", consumer),
+				 errdetail("Expected position %lld, found %lld.",
+						   (long long) PG_GETARG_INT64(3), (long long) stored),
+				 errhint("Another instance of this consumer saved it; roll back and read again from the checkpoint.")));
+	if (position < stored)
+		ereport(ERROR,
+				(errcode(ERRCODE_ES_CHECKPOINT_BACKWARDS),
+				 errmsg("checkpoint of consumer \"%s\" cannot move backwards", consumer),
+				 errdetail("It is at position %lld; %lld is below.",
+						   (long long) stored, (long long) position),
+				 errhint("Use es_checkpoint_reset to replay from an earlier position.")));
+	PG_RETURN_VOID();
+}
+
+/*
+ * _es_check_not_erased(stream text, erased_at timestamptz): a stream whose
+ * row says it was erased is refused (V0004).
+ */
+PG_FUNCTION_INFO_V1(es_check_not_erased_sql);
+Datum
+es_check_not_erased_sql(PG_FUNCTION_ARGS)
+{
+	text	   *stream = es_arg_text(fcinfo, 0, "stream name");
+
+	if (!PG_ARGISNULL(1))
+		es_refuse_erased(stream);
 	PG_RETURN_VOID();
 }
 

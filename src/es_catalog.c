@@ -120,6 +120,19 @@ es_extension_is_ours(Oid extoid)
 }
 
 /*
+ * Is the extension installed here, at the library's version?  For the
+ * notifier, which leaves quietly when it is not (every function refuses to
+ * run then anyway).
+ */
+bool
+es_catalog_current(void)
+{
+	Oid			extoid = get_extension_oid("event_store", true);
+
+	return OidIsValid(extoid) && es_extension_is_ours(extoid);
+}
+
+/*
  * The extension's table, locked.  A call that waited for the lock behind an
  * uncommitted DROP EXTENSION finds the table gone once the DROP commits:
  * that is an error of its own, not a failure to open a relation.

@@ -43,6 +43,7 @@ typedef struct EsCatalog
 
 extern const EsCatalog *es_catalog(void);
 extern const EsCatalog *es_catalog_if_installed(void);
+extern bool es_catalog_current(void);
 extern void es_require_privilege(Oid relid, AclMode mode);
 extern Relation es_table_open(Oid relid, LOCKMODE lockmode);
 

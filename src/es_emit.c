@@ -76,6 +76,7 @@
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -88,6 +89,7 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
+#include "utils/varlena.h"
 
 #include "event_store.h"
 #include "es_catalog.h"
@@ -323,7 +325,7 @@ typedef struct EsResolved
 static MemoryContext es_resolved_cxt = NULL;
 static List *es_resolved = NIL;
 
-static bool es_lifecycle_callbacks = false;
+static bool es_registry_callbacks = false;
 
 static void
 es_nameset_invalidate(EsNameSet *set)
@@ -341,7 +343,7 @@ es_resolved_forget(void)
 }
 
 static void
-es_lifecycle_relcache_changed(Datum arg, Oid relid)
+es_registry_relcache_changed(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == es_rule_streams.relid)
 		es_nameset_invalidate(&es_rule_streams);
@@ -354,20 +356,20 @@ es_lifecycle_relcache_changed(Datum arg, Oid relid)
 
 /* a function or schema was created, changed or dropped */
 static void
-es_lifecycle_syscache_changed(Datum arg, int cacheid, uint32 hashvalue)
+es_registry_syscache_changed(Datum arg, int cacheid, uint32 hashvalue)
 {
 	es_resolved_forget();
 }
 
 static void
-es_lifecycle_register_callbacks(void)
+es_registry_register_callbacks(void)
 {
-	if (es_lifecycle_callbacks)
+	if (es_registry_callbacks)
 		return;
-	CacheRegisterRelcacheCallback(es_lifecycle_relcache_changed, (Datum) 0);
-	CacheRegisterSyscacheCallback(PROCOID, es_lifecycle_syscache_changed, (Datum) 0);
-	CacheRegisterSyscacheCallback(NAMESPACEOID, es_lifecycle_syscache_changed, (Datum) 0);
-	es_lifecycle_callbacks = true;
+	CacheRegisterRelcacheCallback(es_registry_relcache_changed, (Datum) 0);
+	CacheRegisterSyscacheCallback(PROCOID, es_registry_syscache_changed, (Datum) 0);
+	CacheRegisterSyscacheCallback(NAMESPACEOID, es_registry_syscache_changed, (Datum) 0);
+	es_registry_callbacks = true;
 }
 
 /* Start a load: an empty set in memory of its own. */
@@ -510,19 +512,44 @@ es_upcast_types_load(const EsCatalog *cat)
  * The barrier between a change of the registry and the reads
  * ---------------------------------------------------------------------
  */
-static bool es_registry_changed_in_xact = false;
+/* the outermost (sub)transaction that changed the registry, if any */
+static SubTransactionId es_registry_changed_subid = InvalidSubTransactionId;
 static bool es_registry_counted = false;
+
+#define es_registry_changed_in_xact \
+	(es_registry_changed_subid != InvalidSubTransactionId)
 
 /*
  * This transaction changed stream metadata (relid: streams) or upcasters
  * (relid: upcasters): every backend drops its superset when it commits, and
- * reads meanwhile look up everything (see the file header).
+ * reads meanwhile look up everything (see the file header).  Our own sets
+ * go now: a read later in this statement must see the change too (the
+ * supersets are loaded with SnapshotAny, so they hold our new rows).
  */
 void
 es_registry_touch(const EsCatalog *cat, Oid relid)
 {
-	es_registry_changed_in_xact = true;
+	if (!es_registry_changed_in_xact)
+		es_registry_changed_subid = GetCurrentSubTransactionId();
 	CacheInvalidateRelcacheByRelid(relid);
+	es_registry_register_callbacks();
+	es_registry_relcache_changed((Datum) 0, relid);
+}
+
+/*
+ * A subtransaction that rolls back takes its changes of the registry with
+ * it (and their invalidations); one that commits hands them to its parent.
+ */
+void
+es_emit_subxact_end(bool committed, SubTransactionId mySubid,
+					SubTransactionId parentSubid)
+{
+	if (!es_registry_changed_in_xact)
+		return;
+	if (!committed && es_registry_changed_subid >= mySubid)
+		es_registry_changed_subid = InvalidSubTransactionId;
+	else if (committed && es_registry_changed_subid == mySubid)
+		es_registry_changed_subid = parentSubid;
 }
 
 /* PRE_COMMIT (event_store.c): count the commit until es_emit_after_locks */
@@ -552,7 +579,7 @@ es_emit_pre_prepare(void)
 void
 es_emit_xact_end(void)
 {
-	es_registry_changed_in_xact = false;
+	es_registry_changed_subid = InvalidSubTransactionId;
 }
 
 /* after locks, after the invalidations of the commit (or abort) are sent */
@@ -687,7 +714,7 @@ es_resolve_signature(const EsCatalog *cat, const char *signature)
 	Oid			fn;
 	MemoryContext old;
 
-	es_lifecycle_register_callbacks();
+	es_registry_register_callbacks();
 	foreach(lc, es_resolved)
 	{
 		r = (EsResolved *) lfirst(lc);
@@ -740,9 +767,69 @@ es_upcaster_shape(const EsCatalog *cat, Oid fn, Oid *owner)
 }
 
 /*
+ * Refuse a function whose own search_path setting leaves pg_temp out: then
+ * the reader's temporary schema is searched first for tables and views,
+ * and an upcaster runs as its owner, so a reader could have it use objects
+ * the reader made.  (Without a setting of its own an upcaster runs under
+ * ES_SAFE_SEARCH_PATH, which puts pg_temp last.)
+ */
+static void
+es_check_upcaster_search_path(Oid fn)
+{
+	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	Datum		config;
+	bool		isnull;
+	ArrayType  *array;
+	Datum	   *items;
+	int			nitems;
+	int			i;
+
+	if (!HeapTupleIsValid(tuple))
+		return;					/* the caller says it does not exist */
+	config = SysCacheGetAttr(PROCOID, tuple, Anum_pg_proc_proconfig, &isnull);
+	if (isnull)
+	{
+		ReleaseSysCache(tuple);
+		return;
+	}
+	array = DatumGetArrayTypeP(config);
+	deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &items, NULL, &nitems);
+	for (i = 0; i < nitems; i++)
+	{
+		char	   *item = TextDatumGetCString(items[i]);
+		List	   *names;
+		ListCell   *lc;
+		bool		has_temp = false;
+
+		if (strncmp(item, "search_path=", 12) != 0)
+			continue;
+		if (!SplitIdentifierString(item + 12, ',', &names))
+			has_temp = false;
+		else
+			foreach(lc, names)
+			{
+				if (strcmp((char *) lfirst(lc), "pg_temp") == 0)
+					has_temp = true;
+			}
+		if (!has_temp)
+		{
+			ReleaseSysCache(tuple);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+					 errmsg("upcaster %s sets a search_path without pg_temp",
+							format_procedure(fn)),
+					 errdetail("Without pg_temp in its search_path a function searches the reader's temporary schema first, and an upcaster runs as its owner."),
+					 errhint("Put pg_temp last, as in SET search_path = app, pg_temp, or set no search_path.")));
+		}
+	}
+	ReleaseSysCache(tuple);
+}
+
+/*
  * Refuse fn as an upcaster registered by the current role: it must have an
- * upcaster's signature (42P13) and be controlled by the role (42501), since
- * it runs in every read of its type.  The caller has locked it.
+ * upcaster's signature (42P13), a safe search_path (42P13) and be
+ * controlled by the role (42501), since it runs in every read of its type.
+ * The caller has locked it.
  */
 void
 es_check_upcaster(const EsCatalog *cat, Oid fn)
@@ -760,6 +847,7 @@ es_check_upcaster(const EsCatalog *cat, Oid fn)
 				 errmsg("function %s has the wrong signature for an upcaster",
 						format_procedure(fn)),
 				 errhint("An upcaster is (data jsonb) RETURNS jsonb, or (data jsonb, metadata jsonb) RETURNS event_store.es_upcast.")));
+	es_check_upcaster_search_path(fn);
 	if (!is_member_of_role(GetUserId(), owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -809,6 +897,7 @@ es_upcast_step_resolve(const EsCatalog *cat, EsUpcastStep *step, int64 position,
 						   text_to_cstring(step->type), step->from_version,
 						   (long long) position),
 				 errhint("An upcaster is (data jsonb) RETURNS jsonb, or (data jsonb, metadata jsonb) RETURNS event_store.es_upcast.")));
+	es_check_upcaster_search_path(step->fn);
 	step->nargs = shape;
 	fmgr_info_cxt(step->fn, &step->flinfo, cxt);
 }
@@ -821,7 +910,7 @@ void
 es_emitter_init(EsEmitter *em, const EsCatalog *cat, Tuplestorestate *store,
 				TupleDesc desc, Snapshot snapshot)
 {
-	es_lifecycle_register_callbacks();
+	es_registry_register_callbacks();
 	/* after the snapshot: see the file header */
 	em->exact = RecoveryInProgress() || es_registry_committing();
 	AcceptInvalidationMessages();
@@ -963,7 +1052,7 @@ es_emitter_step(EsEmitter *em, text *type, int32 version, int64 position)
 
 /*
  * Run one upcaster on (data, metadata) in place: as its owner, under the
- * fixed search_path, as a security-restricted operation.
+ * fixed search_path, as a security-restricted operation, read-only.
  */
 static void
 es_upcast_once(EsEmitter *em, EsUpcastStep *step, int64 position,
@@ -973,6 +1062,7 @@ es_upcast_once(EsEmitter *em, EsUpcastStep *step, int64 position,
 	Datum		result = (Datum) 0;
 	Oid			save_userid;
 	int			save_sec_context;
+	bool		save_read_only;
 	int			nest;
 	int			shape;
 
@@ -1015,8 +1105,16 @@ es_upcast_once(EsEmitter *em, EsUpcastStep *step, int64 position,
 		SetUserIdAndSecContext(step->owner,
 							   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 							   SECURITY_RESTRICTED_OPERATION);
+		/*
+		 * Read-only: an upcaster is a function of its event, and a read
+		 * writes nothing (an error restores the flag with the
+		 * (sub)transaction).
+		 */
+		save_read_only = XactReadOnly;
+		XactReadOnly = true;
 		fcinfo->isnull = false;
 		result = FunctionCallInvoke(fcinfo);
+		XactReadOnly = save_read_only;
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 		AtEOXact_GUC(false, nest);
 	}

@@ -67,6 +67,8 @@ extern void es_registry_touch(const EsCatalog *cat, Oid relid);
 extern void es_emit_pre_commit(void);
 extern void es_emit_pre_prepare(void);
 extern void es_emit_xact_end(void);
+extern void es_emit_subxact_end(bool committed, SubTransactionId mySubid,
+								SubTransactionId parentSubid);
 extern void es_emit_after_locks(void);
 
 #endif							/* ES_EMIT_H */

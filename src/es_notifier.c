@@ -293,7 +293,8 @@ es_notifier_step(EsDatabase *db, bool *gone, bool *woken)
 	StartTransactionCommand();
 	pgstat_report_activity(STATE_RUNNING, "event_store: looking for new events");
 
-	cat = es_catalog_if_installed();
+	/* dropped, or its objects are of another version than the library */
+	cat = es_catalog_current() ? es_catalog_if_installed() : NULL;
 	if (cat == NULL)
 	{
 		*gone = true;

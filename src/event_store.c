@@ -70,8 +70,9 @@ void		_PG_init(void);
  *	5. es_trigger_xact_end: forget the created streams;
  *	6. es_emit_xact_end: forget that the transaction changed rules.
  * Subtransaction end
- *	7. es_stream_subxact_end, es_trigger_subxact_end: what a rolled back
- *	   subtransaction wrote is forgotten, a committed one's is its parent's.
+ *	7. es_stream_subxact_end, es_trigger_subxact_end, es_emit_subxact_end:
+ *	   what a rolled back subtransaction wrote (rows held, streams created,
+ *	   changes of rules) is forgotten, a committed one's is its parent's.
  * Resource release, after locks, top level
  *	8. es_emit_after_locks: the commit's invalidations are sent; the count
  *	   of step 2 goes.
@@ -117,6 +118,8 @@ es_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 								  mySubid, parentSubid);
 			es_trigger_subxact_end(event == SUBXACT_EVENT_COMMIT_SUB,
 								   mySubid, parentSubid);
+			es_emit_subxact_end(event == SUBXACT_EVENT_COMMIT_SUB,
+								mySubid, parentSubid);
 			break;
 		default:
 			break;

@@ -3,7 +3,7 @@
 -- (src/event_store.h, src/es_catalog.c), so their exact shape is part of the
 -- contract and any drift must fail here first.
 BEGIN;
-SELECT plan(335);
+SELECT plan(337);
 
 -- Extension and schema -------------------------------------------------------
 
@@ -20,8 +20,11 @@ SELECT results_eq(
           AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'event_store')
           AND deptype = 'e'
         ORDER BY 1 $$,
-    $$ VALUES ('function event_store._es_check_consumer(text)'),
+    $$ VALUES ('function event_store._es_check_checkpoint(text,bigint,bigint,bigint,boolean)'),
+              ('function event_store._es_check_consumer(text)'),
+              ('function event_store._es_check_not_erased(text,timestamp with time zone)'),
               ('function event_store._es_check_position(bigint)'),
+              ('function event_store._es_check_schema_version(integer,text)'),
               ('function event_store._es_check_stream_name(text)'),
               ('function event_store._es_check_type(text)'),
               ('function event_store._es_check_upcaster(regprocedure)'),
@@ -29,10 +32,12 @@ SELECT results_eq(
               ('function event_store._es_events_before_insert()'),
               ('function event_store._es_head_if_known()'),
               ('function event_store._es_install()'),
+              ('function event_store._es_lock_upcasters()'),
               ('function event_store._es_refuse_change()'),
               ('function event_store._es_registry_changed()'),
               ('function event_store._es_snapshot_floor(bigint,boolean)'),
               ('function event_store._es_upcasters_check()'),
+              ('function event_store._es_upcasters_lock()'),
               ('function event_store.es_append(text,bigint,jsonb)'),
               ('function event_store.es_append(text,bigint,text,jsonb,jsonb,uuid,integer)'),
               ('function event_store.es_category(text)'),
@@ -519,10 +524,11 @@ SELECT results_eq(
 
 SELECT triggers_are('event_store', 'events',
                     ARRAY['events_number', 'events_count', 'events_immutable']);
-SELECT triggers_are('event_store', 'streams', ARRAY['streams_maintained', 'streams_inserted']);
+SELECT triggers_are('event_store', 'streams', ARRAY['streams_maintained', 'streams_inserted', 'streams_replicated']);
 SELECT triggers_are('event_store', 'checkpoints', ARRAY[]::name[]);
 SELECT triggers_are('event_store', 'snapshots', ARRAY[]::name[]);
-SELECT triggers_are('event_store', 'upcasters', ARRAY['upcasters_changed', 'upcasters_check']);
+SELECT triggers_are('event_store', 'upcasters', ARRAY['upcasters_lock', 'upcasters_check', 'upcasters_inserted',
+    'upcasters_updated', 'upcasters_deleted', 'upcasters_truncated', 'upcasters_replicated']);
 SELECT triggers_are('event_store', 'erasures', ARRAY['erasures_immutable']);
 SELECT trigger_is('event_store', 'events', 'events_number',
                   'event_store', '_es_events_before_insert');
@@ -534,8 +540,10 @@ SELECT trigger_is('event_store', 'streams', 'streams_maintained',
                   'event_store', '_es_refuse_change');
 SELECT trigger_is('event_store', 'erasures', 'erasures_immutable',
                   'event_store', '_es_refuse_change');
-SELECT trigger_is('event_store', 'upcasters', 'upcasters_changed',
+SELECT trigger_is('event_store', 'upcasters', 'upcasters_inserted',
                   'event_store', '_es_registry_changed');
+SELECT trigger_is('event_store', 'upcasters', 'upcasters_lock',
+                  'event_store', '_es_upcasters_lock');
 SELECT results_eq(
     $$ SELECT tgname::text COLLATE "default", pg_get_triggerdef(oid)
          FROM pg_trigger
@@ -546,10 +554,16 @@ SELECT results_eq(
               ('events_count', 'CREATE TRIGGER events_count AFTER INSERT ON event_store.events REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_events_after_statement()'),
               ('events_immutable', 'CREATE TRIGGER events_immutable BEFORE DELETE OR UPDATE OR TRUNCATE ON event_store.events FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_refuse_change()'),
               ('events_number', 'CREATE TRIGGER events_number BEFORE INSERT ON event_store.events FOR EACH ROW EXECUTE FUNCTION event_store._es_events_before_insert()'),
-              ('streams_inserted', 'CREATE TRIGGER streams_inserted AFTER INSERT ON event_store.streams FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_registry_changed()'),
+              ('streams_inserted', 'CREATE TRIGGER streams_inserted BEFORE INSERT ON event_store.streams FOR EACH ROW WHEN ((new.metadata IS DISTINCT FROM ''{}''::jsonb)) EXECUTE FUNCTION event_store._es_registry_changed()'),
               ('streams_maintained', 'CREATE TRIGGER streams_maintained BEFORE DELETE OR UPDATE OR TRUNCATE ON event_store.streams FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_refuse_change()'),
-              ('upcasters_changed', 'CREATE TRIGGER upcasters_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON event_store.upcasters FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_registry_changed()'),
-              ('upcasters_check', 'CREATE TRIGGER upcasters_check BEFORE INSERT OR UPDATE ON event_store.upcasters FOR EACH ROW EXECUTE FUNCTION event_store._es_upcasters_check()') $$,
+              ('streams_replicated', 'CREATE TRIGGER streams_replicated BEFORE UPDATE ON event_store.streams FOR EACH ROW WHEN ((old.metadata IS DISTINCT FROM new.metadata)) EXECUTE FUNCTION event_store._es_registry_changed()'),
+              ('upcasters_check', 'CREATE TRIGGER upcasters_check BEFORE INSERT OR UPDATE ON event_store.upcasters FOR EACH ROW EXECUTE FUNCTION event_store._es_upcasters_check()'),
+              ('upcasters_deleted', 'CREATE TRIGGER upcasters_deleted AFTER DELETE ON event_store.upcasters REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_registry_changed()'),
+              ('upcasters_inserted', 'CREATE TRIGGER upcasters_inserted AFTER INSERT ON event_store.upcasters REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_registry_changed()'),
+              ('upcasters_lock', 'CREATE TRIGGER upcasters_lock BEFORE INSERT OR DELETE OR UPDATE ON event_store.upcasters FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_upcasters_lock()'),
+              ('upcasters_replicated', 'CREATE TRIGGER upcasters_replicated AFTER INSERT OR DELETE OR UPDATE ON event_store.upcasters FOR EACH ROW EXECUTE FUNCTION event_store._es_registry_changed()'),
+              ('upcasters_truncated', 'CREATE TRIGGER upcasters_truncated AFTER TRUNCATE ON event_store.upcasters FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_registry_changed()'),
+              ('upcasters_updated', 'CREATE TRIGGER upcasters_updated AFTER UPDATE ON event_store.upcasters REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_registry_changed()') $$,
     'trigger timing, events and level (every trigger of the schema)');
 SELECT results_eq(
     $$ SELECT tgname::text COLLATE "default", tgenabled::text
@@ -557,9 +571,20 @@ SELECT results_eq(
         WHERE tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'event_store'::regnamespace)
           AND NOT tgisinternal
         ORDER BY 1 $$,
-    $$ VALUES ('erasures_immutable', 'A'), ('events_count', 'O'), ('events_immutable', 'A'),
-              ('events_number', 'O'), ('streams_inserted', 'A'), ('streams_maintained', 'A'),
-              ('upcasters_changed', 'A'), ('upcasters_check', 'A') $$,
+    $$ VALUES ('erasures_immutable', 'A'),
+              ('events_count', 'O'),
+              ('events_immutable', 'A'),
+              ('events_number', 'O'),
+              ('streams_inserted', 'A'),
+              ('streams_maintained', 'A'),
+              ('streams_replicated', 'R'),
+              ('upcasters_check', 'A'),
+              ('upcasters_deleted', 'A'),
+              ('upcasters_inserted', 'A'),
+              ('upcasters_lock', 'A'),
+              ('upcasters_replicated', 'R'),
+              ('upcasters_truncated', 'A'),
+              ('upcasters_updated', 'A') $$,
     'the immutability triggers, the registry invalidations and the upcaster check are ENABLE ALWAYS (fire under session_replication_role = replica)');
 
 -- Composite types -------------------------------------------------------------
@@ -620,11 +645,12 @@ SELECT functions_are('event_store', ARRAY[
     'es_register_upcaster', 'es_unregister_upcaster', 'es_set_stream_metadata',
     'es_delete_stream', 'es_erase_stream', '_es_registry_changed',
     '_es_check_stream_name', '_es_check_type', '_es_check_upcaster', '_es_snapshot_floor',
-    '_es_upcasters_check', '_es_head_if_known']);
+    '_es_upcasters_check', '_es_head_if_known', '_es_check_schema_version',
+    '_es_check_checkpoint', '_es_check_not_erased', '_es_lock_upcasters', '_es_upcasters_lock']);
 SELECT is(
     (SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'event_store'::regnamespace),
-    35,
-    'exactly 35 functions (two forms of es_append)');
+    40,
+    'exactly 40 functions (two forms of es_append)');
 SELECT is(
     (SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'event_store'::regnamespace
                                        AND prokind <> 'f'),
@@ -726,6 +752,7 @@ SELECT volatility_is('event_store', 'es_checkpoint_save', ARRAY['text', 'bigint'
 SELECT volatility_is('event_store', 'es_checkpoint_get', ARRAY['text'], 'stable');
 SELECT volatility_is('event_store', 'es_checkpoint_reset', ARRAY['text', 'bigint'], 'volatile');
 SELECT volatility_is('event_store', '_es_check_consumer', ARRAY['text'], 'immutable');
+SELECT volatility_is('event_store', '_es_check_checkpoint', ARRAY['text', 'bigint', 'bigint', 'bigint', 'boolean'], 'immutable');
 SELECT volatility_is('event_store', '_es_check_position', ARRAY['bigint'], 'immutable');
 SELECT volatility_is('event_store', 'es_save_snapshot', ARRAY['text', 'bigint', 'jsonb', 'integer'],
                      'volatile');
@@ -777,8 +804,11 @@ SELECT results_eq(
          FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
         WHERE p.pronamespace = 'event_store'::regnamespace
         ORDER BY 1 $$,
-    $$ VALUES ('event_store._es_check_consumer(text)', 'plpgsql', 'u', false, false, 'i', false, 0),
-              ('event_store._es_check_position(bigint)', 'plpgsql', 'u', false, false, 'i', false, 0),
+    $$ VALUES ('event_store._es_check_checkpoint(text,bigint,bigint,bigint,boolean)', 'c', 's', false, false, 'i', false, 0),
+              ('event_store._es_check_consumer(text)', 'c', 's', false, false, 'i', false, 0),
+              ('event_store._es_check_not_erased(text,timestamp with time zone)', 'c', 's', false, false, 'i', false, 0),
+              ('event_store._es_check_position(bigint)', 'c', 's', false, false, 'i', false, 0),
+              ('event_store._es_check_schema_version(integer,text)', 'c', 's', false, false, 'i', false, 0),
               ('event_store._es_check_stream_name(text)', 'c', 's', false, false, 'i', false, 0),
               ('event_store._es_check_type(text)', 'c', 's', false, false, 'i', false, 0),
               ('event_store._es_check_upcaster(regprocedure)', 'c', 's', false, false, 's', false, 0),
@@ -786,10 +816,12 @@ SELECT results_eq(
               ('event_store._es_events_before_insert()', 'c', 'u', false, false, 'v', false, 0),
               ('event_store._es_head_if_known()', 'c', 'u', false, false, 'v', false, 0),
               ('event_store._es_install()', 'c', 'u', false, false, 'v', false, 0),
+              ('event_store._es_lock_upcasters()', 'c', 'u', false, false, 'v', false, 0),
               ('event_store._es_refuse_change()', 'c', 'u', false, false, 'v', false, 0),
               ('event_store._es_registry_changed()', 'c', 'u', false, false, 'v', false, 0),
               ('event_store._es_snapshot_floor(bigint,boolean)', 'c', 's', false, false, 'i', true, 0),
               ('event_store._es_upcasters_check()', 'c', 'u', false, false, 'v', false, 0),
+              ('event_store._es_upcasters_lock()', 'c', 'u', false, false, 'v', false, 0),
               ('event_store.es_append(text,bigint,jsonb)', 'c', 'u', false, false, 'v', false, 0),
               ('event_store.es_append(text,bigint,text,jsonb,jsonb,uuid,integer)', 'c', 'u', false, false, 'v', false, 0),
               ('event_store.es_category(text)', 'c', 's', false, false, 'i', true, 0),
@@ -823,9 +855,7 @@ SELECT results_eq(
           AND (p.proconfig IS NOT NULL
                OR p.prolang <> (SELECT oid FROM pg_language WHERE lanname = 'c'))
         ORDER BY 1 $$,
-    $$ VALUES ('event_store._es_check_consumer(text)', ARRAY['search_path=pg_catalog, pg_temp']),
-              ('event_store._es_check_position(bigint)', ARRAY['search_path=pg_catalog, pg_temp']),
-              ('event_store.es_checkpoint_get(text)', ARRAY['search_path=pg_catalog, pg_temp']),
+    $$ VALUES ('event_store.es_checkpoint_get(text)', ARRAY['search_path=pg_catalog, pg_temp']),
               ('event_store.es_checkpoint_reset(text,bigint)', ARRAY['search_path=pg_catalog, pg_temp']),
               ('event_store.es_checkpoint_save(text,bigint,bigint)', ARRAY['search_path=pg_catalog, pg_temp']),
               ('event_store.es_register_upcaster(text,integer,regprocedure)', ARRAY['search_path=pg_catalog, pg_temp']),
@@ -846,8 +876,11 @@ SELECT results_eq(
          FROM pg_proc p
         WHERE p.pronamespace = 'event_store'::regnamespace
         ORDER BY 1 $$,
-    $$ VALUES ('event_store._es_check_consumer(text)', 'consumer text', 'void'),
+    $$ VALUES ('event_store._es_check_checkpoint(text,bigint,bigint,bigint,boolean)', 'consumer text, stored bigint, "position" bigint, expected_position bigint, raced boolean DEFAULT false', 'void'),
+              ('event_store._es_check_consumer(text)', 'consumer text', 'void'),
+              ('event_store._es_check_not_erased(text,timestamp with time zone)', 'stream text, erased_at timestamp with time zone', 'void'),
               ('event_store._es_check_position(bigint)', 'value bigint', 'void'),
+              ('event_store._es_check_schema_version(integer,text)', 'value integer, what text', 'void'),
               ('event_store._es_check_stream_name(text)', 'stream text', 'void'),
               ('event_store._es_check_type(text)', 'type text', 'void'),
               ('event_store._es_check_upcaster(regprocedure)', 'upcaster regprocedure', 'void'),
@@ -855,53 +888,33 @@ SELECT results_eq(
               ('event_store._es_events_before_insert()', '', 'trigger'),
               ('event_store._es_head_if_known()', '', 'bigint'),
               ('event_store._es_install()', '', 'void'),
+              ('event_store._es_lock_upcasters()', '', 'void'),
               ('event_store._es_refuse_change()', '', 'trigger'),
               ('event_store._es_registry_changed()', '', 'trigger'),
               ('event_store._es_snapshot_floor(bigint,boolean)', 'truncate_before bigint, deleted boolean', 'bigint'),
               ('event_store._es_upcasters_check()', '', 'trigger'),
-              ('event_store.es_append(text,bigint,jsonb)',
-               'stream text, expected_version bigint, events jsonb',
-               'event_store.es_append_result'),
-              ('event_store.es_append(text,bigint,text,jsonb,jsonb,uuid,integer)',
-               'stream text, expected_version bigint, type text, data jsonb, metadata jsonb DEFAULT NULL::jsonb, event_id uuid DEFAULT NULL::uuid, schema_version integer DEFAULT 1',
-               'event_store.es_append_result'),
+              ('event_store._es_upcasters_lock()', '', 'trigger'),
+              ('event_store.es_append(text,bigint,jsonb)', 'stream text, expected_version bigint, events jsonb', 'event_store.es_append_result'),
+              ('event_store.es_append(text,bigint,text,jsonb,jsonb,uuid,integer)', 'stream text, expected_version bigint, type text, data jsonb, metadata jsonb DEFAULT NULL::jsonb, event_id uuid DEFAULT NULL::uuid, schema_version integer DEFAULT 1', 'event_store.es_append_result'),
               ('event_store.es_category(text)', 'stream text', 'text'),
               ('event_store.es_checkpoint_get(text)', 'consumer text', 'bigint'),
-              ('event_store.es_checkpoint_reset(text,bigint)',
-               'consumer text, "position" bigint DEFAULT 0', 'bigint'),
-              ('event_store.es_checkpoint_save(text,bigint,bigint)',
-               'consumer text, "position" bigint, expected_position bigint DEFAULT NULL::bigint', 'bigint'),
+              ('event_store.es_checkpoint_reset(text,bigint)', 'consumer text, "position" bigint DEFAULT 0', 'bigint'),
+              ('event_store.es_checkpoint_save(text,bigint,bigint)', 'consumer text, "position" bigint, expected_position bigint DEFAULT NULL::bigint', 'bigint'),
               ('event_store.es_consumer_member(text,integer)', 'stream text, consumer_size integer', 'integer'),
-              ('event_store.es_delete_stream(text,bigint)',
-               'stream text, expected_version bigint DEFAULT NULL::bigint', 'bigint'),
-              ('event_store.es_erase_stream(text,text)',
-               'stream text, reason text DEFAULT NULL::text', 'bigint'),
+              ('event_store.es_delete_stream(text,bigint)', 'stream text, expected_version bigint DEFAULT NULL::bigint', 'bigint'),
+              ('event_store.es_erase_stream(text,text)', 'stream text, reason text DEFAULT NULL::text', 'bigint'),
               ('event_store.es_head_position()', '', 'bigint'),
-              ('event_store.es_load_aggregate(text,integer)',
-               'stream text, min_schema_version integer DEFAULT 1', 'SETOF event_store.es_event'),
-              ('event_store.es_load_snapshot(text,integer)',
-               'stream text, min_schema_version integer DEFAULT 1',
-               'TABLE(version bigint, state jsonb, schema_version integer, created_at timestamp with time zone)'),
-              ('event_store.es_read_all(bigint,bigint,text[])',
-               'after_position bigint DEFAULT 0, max_count bigint DEFAULT 1000, types text[] DEFAULT NULL::text[]',
-               'SETOF event_store.es_event'),
-              ('event_store.es_read_category(text,bigint,bigint,integer,integer)',
-               'category text, after_position bigint DEFAULT 0, max_count bigint DEFAULT 1000, consumer_member integer DEFAULT 0, consumer_size integer DEFAULT 1',
-               'SETOF event_store.es_event'),
-              ('event_store.es_read_stream(text,bigint,bigint,boolean)',
-               'stream text, from_version bigint DEFAULT NULL::bigint, max_count bigint DEFAULT NULL::bigint, backwards boolean DEFAULT false',
-               'SETOF event_store.es_event'),
-              ('event_store.es_read_stream_at(text,bigint,timestamp with time zone)',
-               'stream text, at_version bigint DEFAULT NULL::bigint, at_time timestamp with time zone DEFAULT NULL::timestamp with time zone',
-               'SETOF event_store.es_event'),
-              ('event_store.es_register_upcaster(text,integer,regprocedure)',
-               'type text, from_schema_version integer, upcaster regprocedure', 'void'),
-              ('event_store.es_save_snapshot(text,bigint,jsonb,integer)',
-               'stream text, version bigint, state jsonb, schema_version integer DEFAULT 1', 'boolean'),
+              ('event_store.es_load_aggregate(text,integer)', 'stream text, min_schema_version integer DEFAULT 1', 'SETOF event_store.es_event'),
+              ('event_store.es_load_snapshot(text,integer)', 'stream text, min_schema_version integer DEFAULT 1', 'TABLE(version bigint, state jsonb, schema_version integer, created_at timestamp with time zone)'),
+              ('event_store.es_read_all(bigint,bigint,text[])', 'after_position bigint DEFAULT 0, max_count bigint DEFAULT 1000, types text[] DEFAULT NULL::text[]', 'SETOF event_store.es_event'),
+              ('event_store.es_read_category(text,bigint,bigint,integer,integer)', 'category text, after_position bigint DEFAULT 0, max_count bigint DEFAULT 1000, consumer_member integer DEFAULT 0, consumer_size integer DEFAULT 1', 'SETOF event_store.es_event'),
+              ('event_store.es_read_stream(text,bigint,bigint,boolean)', 'stream text, from_version bigint DEFAULT NULL::bigint, max_count bigint DEFAULT NULL::bigint, backwards boolean DEFAULT false', 'SETOF event_store.es_event'),
+              ('event_store.es_read_stream_at(text,bigint,timestamp with time zone)', 'stream text, at_version bigint DEFAULT NULL::bigint, at_time timestamp with time zone DEFAULT NULL::timestamp with time zone', 'SETOF event_store.es_event'),
+              ('event_store.es_register_upcaster(text,integer,regprocedure)', 'type text, from_schema_version integer, upcaster regprocedure', 'void'),
+              ('event_store.es_save_snapshot(text,bigint,jsonb,integer)', 'stream text, version bigint, state jsonb, schema_version integer DEFAULT 1', 'boolean'),
               ('event_store.es_set_stream_metadata(text,jsonb)', 'stream text, metadata jsonb', 'jsonb'),
               ('event_store.es_stream_version(text)', 'stream text', 'bigint'),
-              ('event_store.es_unregister_upcaster(text,integer)',
-               'type text, from_schema_version integer', 'void'),
+              ('event_store.es_unregister_upcaster(text,integer)', 'type text, from_schema_version integer', 'void'),
               ('event_store.es_uuid_v7()', '', 'uuid') $$,
     'argument names, defaults and results of every function (callable with named arguments)');
 
@@ -1018,8 +1031,11 @@ SELECT results_eq(
          FROM pg_proc p
         WHERE p.pronamespace = 'event_store'::regnamespace
         ORDER BY 1 $$,
-    $$ VALUES ('event_store._es_check_consumer(text)', true),
+    $$ VALUES ('event_store._es_check_checkpoint(text,bigint,bigint,bigint,boolean)', true),
+              ('event_store._es_check_consumer(text)', true),
+              ('event_store._es_check_not_erased(text,timestamp with time zone)', true),
               ('event_store._es_check_position(bigint)', true),
+              ('event_store._es_check_schema_version(integer,text)', true),
               ('event_store._es_check_stream_name(text)', true),
               ('event_store._es_check_type(text)', true),
               ('event_store._es_check_upcaster(regprocedure)', true),
@@ -1027,10 +1043,12 @@ SELECT results_eq(
               ('event_store._es_events_before_insert()', false),
               ('event_store._es_head_if_known()', true),
               ('event_store._es_install()', false),
+              ('event_store._es_lock_upcasters()', true),
               ('event_store._es_refuse_change()', false),
               ('event_store._es_registry_changed()', false),
               ('event_store._es_snapshot_floor(bigint,boolean)', true),
               ('event_store._es_upcasters_check()', false),
+              ('event_store._es_upcasters_lock()', false),
               ('event_store.es_append(text,bigint,jsonb)', true),
               ('event_store.es_append(text,bigint,text,jsonb,jsonb,uuid,integer)', true),
               ('event_store.es_category(text)', true),
@@ -1068,6 +1086,7 @@ SELECT results_eq(
               ('event_store._es_refuse_change()', true, 'EXECUTE', false),
               ('event_store._es_registry_changed()', true, 'EXECUTE', false),
               ('event_store._es_upcasters_check()', true, 'EXECUTE', false),
+              ('event_store._es_upcasters_lock()', true, 'EXECUTE', false),
               ('event_store.es_erase_stream(text,text)', true, 'EXECUTE', false) $$,
     'the revoked functions: only their owner may execute them');
 SELECT results_eq(

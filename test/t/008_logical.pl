@@ -199,6 +199,41 @@ is($subscriber->safe_psql('postgres',
 	'0', 'the append rolled back before the subscription is not there');
 
 # ---------------------------------------------------------------------------
+# (0b) rules and upcasters arriving by replication reach sessions that are
+#      already open: the apply worker fires row triggers only, and the
+#      extension's ENABLE REPLICA row triggers tell every session
+# ---------------------------------------------------------------------------
+for my $node ($primary, $subscriber)
+{
+	$node->safe_psql('postgres', q{
+	  CREATE FUNCTION public.rules_up(d jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE
+	      AS $$ SELECT d || '{"upcast": true}' $$;});
+}
+$primary->safe_psql('postgres', q{
+  SELECT event_store.es_append('rules-1', 0, '[{"type": "R", "data": {"n": 1}},
+                                               {"type": "R", "data": {"n": 2}},
+                                               {"type": "R", "data": {"n": 3}}]');
+  ALTER PUBLICATION es_log ADD TABLE event_store.upcasters;});
+$subscriber->safe_psql('postgres', 'ALTER SUBSCRIPTION es_replica REFRESH PUBLICATION');
+$subscriber->wait_for_subscription_sync($primary, 'es_replica', 'postgres');
+my $reader = DBI->connect(
+	'dbi:Pg:dbname=postgres;host=' . $subscriber->host . ';port=' . $subscriber->port,
+	'', '', { AutoCommit => 1, RaiseError => 1, PrintError => 0, AutoInactiveDestroy => 1 });
+my $read_rules = q{SELECT string_agg(data::text, ' ' ORDER BY version) FROM event_store.es_read_stream('rules-1')};
+is($reader->selectrow_array($read_rules), '{"n": 1} {"n": 2} {"n": 3}',
+	'a session on the subscriber reads the stream (and caches that no stream has rules)');
+$primary->safe_psql('postgres', q{
+  SELECT event_store.es_set_stream_metadata('rules-1', '{"max_count": 2}');
+  SELECT event_store.es_register_upcaster('R', 1, 'public.rules_up(jsonb)');});
+$subscriber->poll_query_until('postgres', q{
+  SELECT (SELECT metadata FROM event_store.streams WHERE name = 'rules-1') = '{"max_count": 2}'
+     AND EXISTS (SELECT 1 FROM event_store.upcasters WHERE type = 'R')})
+  or die 'the rules did not arrive';
+is($reader->selectrow_array($read_rules), '{"n": 2, "upcast": true} {"n": 3, "upcast": true}',
+	'the same session, after metadata and an upcaster arrived by replication, reads with both (old code: all three, not upcast)');
+$reader->disconnect;
+
+# ---------------------------------------------------------------------------
 # (1) commit order is not position order
 # ---------------------------------------------------------------------------
 my $slot_after = $primary->safe_psql('postgres', 'SELECT max(position) FROM event_store.events');

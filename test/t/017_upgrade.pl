@@ -37,6 +37,8 @@ $psql->('up', $app . q{
   CREATE EXTENSION event_store VERSION '0.1.0';
   GRANT SELECT ON event_store.events, event_store.streams TO app_reader;
   GRANT SELECT ON event_store.es_consumers TO app_monitor;
+  GRANT SELECT (consumer, position) ON event_store.es_consumers TO app_reader;
+  GRANT SELECT (lag_events) ON event_store.es_consumers TO app_reader;
 });
 is($psql->('up', q{SELECT extversion FROM pg_extension WHERE extname = 'event_store'}),
 	'0.1.0', 'the database holds the objects of 0.1.0');
@@ -150,6 +152,9 @@ is($psql->('up', q{SELECT event_store.es_checkpoint_save('mailer', 12)}), '12', 
 # The privileges on es_consumers, made again by the update, survive a dump.
 is($psql->('up', q{SELECT has_table_privilege('app_monitor', 'event_store.es_consumers', 'SELECT')}),
 	't', 'the grant on es_consumers is there after the update');
+is($psql->('up', q{SELECT string_agg(c, ',' ORDER BY c) FROM unnest(ARRAY['consumer', 'position', 'head', 'lag_seconds']) c
+                     WHERE has_column_privilege('app_reader', 'event_store.es_consumers', c, 'SELECT')}),
+	'consumer,position', 'so are the grants on its columns that the new view keeps (lag_events is gone)');
 my $dumpfile = "$PostgreSQL::Test::Utils::tmp_check/up.dump";
 $node->command_ok([ 'pg_dump', '-Fc', '-f', $dumpfile, '-h', $node->host, '-p', $node->port, '-d', 'up' ],
 	'pg_dump of the updated database');
@@ -158,6 +163,9 @@ $node->command_ok([ 'pg_restore', '-d', 'restored', '-h', $node->host, '-p', $no
 	'pg_restore into a new database');
 is($psql->('restored', q{SELECT has_table_privilege('app_monitor', 'event_store.es_consumers', 'SELECT')}),
 	't', 'the grant on es_consumers survives pg_dump and pg_restore');
+is($psql->('restored', q{SELECT string_agg(c, ',' ORDER BY c) FROM unnest(ARRAY['consumer', 'position', 'head', 'lag_seconds']) c
+                           WHERE has_column_privilege('app_reader', 'event_store.es_consumers', c, 'SELECT')}),
+	'consumer,position', 'and so do the grants on its columns');
 is($psql->('restored', q{SELECT has_table_privilege('app_reader', 'event_store.events', 'SELECT')}),
 	't', 'and the grants on the tables');
 is($psql->('restored', $tables), $psql->('up', $tables), 'the restored rows equal the updated ones');
