@@ -13,18 +13,24 @@ DATA         = event_store--$(EXTVERSION).sql event_store--0.1.0.sql \
                event_store--0.1.0--0.2.0.sql
 PGFILEDESC   = "event_store - PostgreSQL as an event store"
 
-# pg_regress (sql/, expected/); the server must preload the library.
+# Every suite lives under test/ (test/README.md says which suite a new test
+# belongs in).  The server must preload the library.
+#
+#   make installcheck        pg_regress (test/sql, test/expected) and isolation
+#                            (test/specs, test/expected), on a running server
+#   make check-pgtap         pgTAP (test/pgtap), each file in a new database
+#   make check-tap           TAP (test/t), each test starts its own clusters
+#   make check-layers        the layering of src/ (src/README.md)
+#   make check-all           all of them on a throwaway cluster: scripts/test.sh
 REGRESS      = setup append read feed triggers errors limits lifecycle atomicity privileges \
                correctness reinstall
-REGRESS_OPTS = --inputdir=.
+REGRESS_OPTS = --inputdir=test
 
-# pg_isolation_regress (test/specs, test/expected)
 ISOLATION      = append_conflict append_vs_insert conflict_after_rollback feed_gap_safe snapshot_vs_append erase_vs_append erase_vs_snapshot \
                  read_snapshot upcaster_in_use time_travel_prefix drop_extension_race upcaster_chain_race
 ISOLATION_OPTS = --inputdir=test
 
-# TAP tests (PostgreSQL::Test::Cluster)
-TAP_TESTS    = 1
+# TAP tests (PostgreSQL::Test::Cluster), run by check-tap, not installcheck
 PROVE_TESTS  = test/t/*.pl
 
 # No JIT bitcode: it needs clang, and these functions gain nothing from it.
@@ -36,6 +42,9 @@ PG_CPPFLAGS += -I$(srcdir)/src -DES_VERSION=\"$(EXTVERSION)\"
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# the TAP tests' own modules (after the include: Makefile.global sets it)
+PROVE_FLAGS += -I test/t
+
 # CI builds with warnings as errors: make ES_WERROR=1
 ifdef ES_WERROR
 override CFLAGS += -Wall -Werror
@@ -45,7 +54,25 @@ endif
 check-layers: all
 	python3 scripts/check_layers.py src
 
-.PHONY: check-layers
+# pgTAP on the server PGHOST/PGPORT point at (make installcheck's): each file
+# in a new database with the extension and pgTAP
+PGTAP_DB ?= es_pgtap
+check-pgtap:
+	@set -e; for f in test/pgtap/*.sql; do \
+	  psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $(PGTAP_DB)" -c "CREATE DATABASE $(PGTAP_DB)"; \
+	  psql -X -q -d $(PGTAP_DB) -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION event_store"; \
+	  pg_prove --ext .sql -d $(PGTAP_DB) $$f; \
+	done; psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $(PGTAP_DB)"
+
+# TAP: PGXS's prove_installcheck (clusters of their own, the installed build)
+check-tap:
+	$(prove_installcheck)
+
+# everything, on a throwaway cluster (what CI runs)
+check-all:
+	bash scripts/test.sh
+
+.PHONY: check-layers check-pgtap check-tap check-all
 
 # print a variable (used by scripts/test.sh): make -s print-REGRESS
 print-%:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run every test suite of event_store on a throwaway cluster:
-#   pg_regress (sql/, expected/), isolation (test/specs), pgTAP (test/pgtap),
+#   pg_regress (test/sql, test/expected), isolation (test/specs), pgTAP (test/pgtap),
 #   TAP (test/t, each test starts its own clusters).
 # Installs what is missing (as root), builds with -Wall -Werror, installs,
 # starts a cluster with the extension preloaded on a private port and socket
@@ -104,7 +104,7 @@ run_pg_regress() {
 }
 
 run_regress() {
-  run_pg_regress regress regress/pg_regress "$work/src" "$(make -s -C "$top" print-REGRESS)"
+  run_pg_regress regress regress/pg_regress "$work/src/test" "$(make -s -C "$top" print-REGRESS)"
 }
 
 run_isolation() {

@@ -119,7 +119,7 @@ es_log "pg_regress: $tests"
 regress_status=ok
 # shellcheck disable=SC2086  # $tests: one word per test
 es_as_pg "$pgxs/src/test/regress/pg_regress" \
-  --inputdir="$work/src" --outputdir="$work/out/regress" --bindir="$bindir" \
+  --inputdir="$work/src/test" --outputdir="$work/out/regress" --bindir="$bindir" \
   --host="$work/sock" --port="$port" --user=postgres --dbname=es_valgrind \
   $tests > "$work/out/regress.log" 2>&1 || regress_status=failed
 cat "$work/out/regress.log" >&2

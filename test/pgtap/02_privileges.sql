@@ -20,6 +20,10 @@
 -- The roles are created inside the test transaction and vanish with it.
 BEGIN;
 SELECT plan(186);
+
+-- The helpers of the SQL suites (test/helpers.sql): err(), stored(), remote().
+\set helpers pg_temp
+\ir ../helpers.sql
 SET LOCAL client_min_messages = warning;  -- no NOTICE of TRUNCATE ... CASCADE
 
 CREATE ROLE regress_es_nobody;          -- no privilege on the tables
@@ -43,15 +47,6 @@ GRANT SELECT ON event_store.events TO regress_es_projector;
 GRANT SELECT, INSERT, UPDATE ON event_store.checkpoints TO regress_es_projector;
 GRANT SELECT ON event_store.es_consumers TO regress_es_monitor;
 
--- Counts of what is stored, to show that a refused call stores nothing
--- (leaving out the feed-* streams a second session commits for the feed).
-CREATE FUNCTION pg_temp.stored() RETURNS text LANGUAGE sql AS $$
-  SELECT format('events=%s streams=%s versions=%s',
-                (SELECT count(*) FROM event_store.events WHERE stream NOT LIKE 'feed-%'),
-                (SELECT count(*) FROM event_store.streams WHERE name NOT LIKE 'feed-%'),
-                (SELECT coalesce(sum(version), 0) FROM event_store.streams
-                  WHERE name NOT LIKE 'feed-%'))
-$$;
 -- Every checkpoint, as the superuser sees it.
 CREATE FUNCTION pg_temp.checkpoints() RETURNS text LANGUAGE sql AS $$
   SELECT coalesce(string_agg(consumer || '=' || position, ' ' ORDER BY consumer), '')
@@ -59,11 +54,6 @@ CREATE FUNCTION pg_temp.checkpoints() RETURNS text LANGUAGE sql AS $$
 $$;
 -- A second session, whose appends commit at once (see "The feed" below).
 CREATE EXTENSION dblink;
-CREATE FUNCTION pg_temp.remote() RETURNS text LANGUAGE sql AS $$
-  SELECT format('dbname=%s host=%s port=%s user=%s', current_database(),
-                split_part(current_setting('unix_socket_directories'), ',', 1),
-                current_setting('port'), current_user)
-$$;
 
 -- A role without privileges ----------------------------------------------------
 
@@ -177,7 +167,7 @@ SELECT throws_ok(
     'nobody: _es_events_after_statement may not be called');
 RESET ROLE;
 SELECT is(current_user::text, 'postgres', 'back to the superuser after RESET ROLE');
-SELECT is(pg_temp.stored(), 'events=0 streams=0 versions=0',
+SELECT is(pg_temp.stored('feed-%'), 'events=0 streams=0 versions=0',
           'the refused appends stored nothing');
 
 -- A reader ---------------------------------------------------------------------
@@ -368,7 +358,7 @@ SELECT throws_ok(
     '42501', 'permission denied for function es_erase_stream',
     'reader: es_erase_stream is denied');
 RESET ROLE;
-SELECT is(pg_temp.stored(), 'events=2 streams=1 versions=2',
+SELECT is(pg_temp.stored('feed-%'), 'events=2 streams=1 versions=2',
           'the reader''s refused appends stored nothing');
 
 -- SELECT on events only: streams are read, the version is not.
@@ -476,7 +466,7 @@ SELECT throws_ok(
     '42501', 'permission denied for table erasures',
     'writer: a forged audit row is denied');
 RESET ROLE;
-SELECT is(pg_temp.stored(), 'events=6 streams=2 versions=6',
+SELECT is(pg_temp.stored('feed-%'), 'events=6 streams=2 versions=6',
           'the writer stored 4 events; its refused changes nothing');
 SELECT results_eq(
     $$ SELECT name COLLATE "default", metadata, erased_at FROM event_store.streams
@@ -667,7 +657,7 @@ SELECT throws_ok(
     '42501', 'permission denied for table checkpoints',
     'monitor: nor to the checkpoint functions');
 RESET ROLE;
-SELECT is(pg_temp.stored(), 'events=7 streams=2 versions=7',
+SELECT is(pg_temp.stored('feed-%'), 'events=7 streams=2 versions=7',
           'the checkpoint calls stored no event');
 
 -- Every privilege is not enough to change events --------------------------------
@@ -810,7 +800,7 @@ SELECT throws_ok(
     '42501', 'cannot truncate table "event_store.erasures"', 'replica role: TRUNCATE of erasures is refused');
 SET LOCAL session_replication_role = origin;
 
-SELECT is(pg_temp.stored(), 'events=7 streams=2 versions=7',
+SELECT is(pg_temp.stored('feed-%'), 'events=7 streams=2 versions=7',
           'every refused change left the tables as they were');
 SELECT results_eq(
     $$ SELECT stream COLLATE "default", version, type COLLATE "default", data
@@ -855,7 +845,7 @@ SELECT throws_ok(
     '0A000', 'row-level security on table "events" is not supported by event_store',
     'writer: es_append refuses events with RLS enabled');
 RESET ROLE;
-SELECT is(pg_temp.stored(), 'events=7 streams=2 versions=7',
+SELECT is(pg_temp.stored('feed-%'), 'events=7 streams=2 versions=7',
           'the refused append stored nothing');
 -- the owner is not subject to the policy (no FORCE), so it reads as usual
 SELECT results_eq(

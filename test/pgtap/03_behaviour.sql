@@ -10,24 +10,10 @@
 BEGIN;
 SELECT plan(150);
 
--- Counts of what is stored, to show that a failing call stores nothing.
-CREATE FUNCTION pg_temp.stored() RETURNS text LANGUAGE sql AS $$
-  SELECT format('events=%s streams=%s versions=%s',
-                (SELECT count(*) FROM event_store.events),
-                (SELECT count(*) FROM event_store.streams),
-                (SELECT coalesce(sum(version), 0) FROM event_store.streams))
-$$;
--- SQLSTATE, message and DETAIL of the error a statement raises.
-CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-  st text; msg text; det text;
-BEGIN
-  EXECUTE sql;
-  RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
-  RETURN st || ': ' || msg || ' / ' || det;
-END $$;
+-- The helpers of the SQL suites (test/helpers.sql): err(), stored(), remote().
+\set helpers pg_temp
+\ir ../helpers.sql
+
 -- The 48-bit Unix millisecond timestamp at the start of a version 7 UUID.
 CREATE FUNCTION pg_temp.uuid_ms(u uuid) RETURNS bigint LANGUAGE sql AS $$
   SELECT ('x' || substr(replace(u::text, '-', ''), 1, 12))::bit(48)::bigint
@@ -37,11 +23,6 @@ CREATE FUNCTION pg_temp.is_v7(u uuid) RETURNS boolean LANGUAGE sql AS $$
 $$;
 -- A second session, whose appends commit at once.
 CREATE EXTENSION dblink;
-CREATE FUNCTION pg_temp.remote() RETURNS text LANGUAGE sql AS $$
-  SELECT format('dbname=%s host=%s port=%s user=%s', current_database(),
-                split_part(current_setting('unix_socket_directories'), ',', 1),
-                current_setting('port'), current_user)
-$$;
 
 -- The feed head ---------------------------------------------------------------
 
@@ -172,7 +153,7 @@ SELECT throws_ok(
     'expected 0 on an existing stream');
 SELECT is(
     pg_temp.err($$ SELECT * FROM event_store.es_append('order-1', 0, '[{"type":"X","data":{}}]') $$),
-    'V0001: wrong expected version for stream "order-1" / Expected version 0, actual version 4.',
+    E'V0001: wrong expected version for stream "order-1"\n  DETAIL: Expected version 0, actual version 4.\n  HINT: Read the stream again and retry with its current version, or pass NULL to append at any version.',
     'DETAIL gives the expected and the actual version');
 SELECT throws_ok(
     $$ SELECT * FROM event_store.es_append('order-1', 3, '[{"type":"X","data":{}}]') $$,
@@ -184,7 +165,7 @@ SELECT throws_ok(
     'an expected version beyond the stream');
 SELECT is(
     pg_temp.err($$ SELECT * FROM event_store.es_append('order-99', 1, 'X', '{}') $$),
-    'V0001: wrong expected version for stream "order-99" / Expected version 1, actual version 0.',
+    E'V0001: wrong expected version for stream "order-99"\n  DETAIL: Expected version 1, actual version 0.\n  HINT: Read the stream again and retry with its current version, or pass NULL to append at any version.',
     'expected 1 on a stream that does not exist (single-event form)');
 SELECT throws_ok(
     $$ SELECT * FROM event_store.es_append('order-3', 1, 'X', '{}') $$,
@@ -265,7 +246,7 @@ SELECT throws_ok(
 SELECT is(
     pg_temp.err($$ SELECT * FROM event_store.es_append('retry-2', NULL,
          '[{"type":"A","data":{},"id":"01900000-0000-7000-8000-00000000000a"}]') $$),
-    '23505: event id 01900000-0000-7000-8000-00000000000a already exists / It is stored in stream "retry-1" at version 1.',
+    E'23505: event id 01900000-0000-7000-8000-00000000000a already exists\n  DETAIL: It is stored in stream "retry-1" at version 1.',
     'the same id in another stream with expected NULL: DETAIL names the stream and version');
 SELECT throws_ok(
     $$ SELECT * FROM event_store.es_append('retry-2', NULL, 'A', '{}', NULL,
@@ -445,7 +426,7 @@ SELECT throws_ok(
 SELECT is(
     pg_temp.err($$ INSERT INTO event_store.events (stream, version, type, data)
                    VALUES ('ins-1', 7, 'X', '{}') $$),
-    'V0001: wrong expected version for stream "ins-1" / Expected version 6, actual version 5.',
+    E'V0001: wrong expected version for stream "ins-1"\n  DETAIL: Expected version 6, actual version 5.\n  HINT: Read the stream again and retry with its current version, or pass NULL to append at any version.',
     'the refused INSERT: DETAIL');
 SELECT throws_ok(
     $$ INSERT INTO event_store.events (stream, version, type, data) VALUES ('ins-1', 3, 'X', '{}') $$,

@@ -13,15 +13,13 @@
 BEGIN;
 SELECT plan(201);
 
+-- The helpers of the SQL suites (test/helpers.sql): err(), stored(), remote().
+\set helpers pg_temp
+\ir ../helpers.sql
+
 -- Helpers -----------------------------------------------------------------------
 
 CREATE EXTENSION dblink;
--- A connection string for other sessions of this database.
-CREATE FUNCTION pg_temp.remote() RETURNS text LANGUAGE sql AS $$
-  SELECT format('dbname=%s host=%s port=%s user=%s', current_database(),
-                split_part(current_setting('unix_socket_directories'), ',', 1),
-                current_setting('port'), current_user)
-$$;
 -- Run a query returning one bigint in a session of its own (committed at once).
 CREATE FUNCTION pg_temp.remote_value(sql text) RETURNS bigint LANGUAGE sql AS $$
   SELECT v FROM dblink(pg_temp.remote(), sql) AS t(v bigint)

@@ -38,16 +38,15 @@
 -- transaction and vanish with it.
 BEGIN;
 SELECT plan(146);
+
+-- The helpers of the SQL suites (test/helpers.sql): err(), stored(), remote().
+\set helpers pg_temp
+\ir ../helpers.sql
 SET LOCAL client_min_messages = warning;
 
 -- Helpers -----------------------------------------------------------------------
 
 CREATE EXTENSION dblink;
-CREATE FUNCTION pg_temp.remote() RETURNS text LANGUAGE sql AS $$
-  SELECT format('dbname=%s host=%s port=%s user=%s', current_database(),
-                split_part(current_setting('unix_socket_directories'), ',', 1),
-                current_setting('port'), current_user)
-$$;
 
 -- The helpers below run statements under hostile search_paths, so every name
 -- they use is schema-qualified, and they use no operator.

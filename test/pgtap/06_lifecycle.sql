@@ -21,6 +21,10 @@
 -- The roles are created inside the test transaction and vanish with it.
 BEGIN;
 SELECT plan(137);
+
+-- The helpers of the SQL suites (test/helpers.sql): err(), stored(), remote().
+\set helpers pg_temp
+\ir ../helpers.sql
 SET LOCAL client_min_messages = warning;  -- no NOTICE of TRUNCATE ... CASCADE
 
 CREATE ROLE regress_lc_writer;        -- the README's writer: SELECT, INSERT on events, SELECT on streams
@@ -61,7 +65,7 @@ CREATE SCHEMA regress_lc_admin;  -- the superuser's
 GRANT USAGE ON SCHEMA regress_lc_admin, regress_lc_up_none TO PUBLIC;  -- their functions can be named
 
 -- What is stored, as the superuser sees it.
-CREATE FUNCTION pg_temp.stored() RETURNS text LANGUAGE sql AS $$
+CREATE FUNCTION pg_temp.digest() RETURNS text LANGUAGE sql AS $$
   SELECT format('events=%s rows=%s streams=%s erasures=%s',
                 (SELECT count(*) FROM event_store.events),
                 (SELECT md5(coalesce(string_agg(e::text, ',' ORDER BY e.position), ''))
@@ -102,7 +106,7 @@ SELECT results_eq(
     'the superuser appends two events to each of seven streams');
 SELECT is(event_store.es_save_snapshot('snap-1', 1, '{"seen":1}'), true,
           'the superuser saves a snapshot of snap-1 at version 1');
-CREATE TEMP TABLE before AS SELECT pg_temp.stored() AS stored;
+CREATE TEMP TABLE before AS SELECT pg_temp.digest() AS stored;
 GRANT SELECT ON before TO PUBLIC;
 
 -- Hard delete needs the grant ---------------------------------------------------
@@ -153,7 +157,7 @@ SELECT throws_ok(
     '42501', 'permission denied for function es_erase_stream',
     'all table privileges: its SECURITY DEFINER function runs as itself, without the grant');
 RESET ROLE;
-SELECT is(pg_temp.stored(), (SELECT stored FROM before), 'the refused erasures removed nothing');
+SELECT is(pg_temp.digest(), (SELECT stored FROM before), 'the refused erasures removed nothing');
 
 -- No other route changes events: the README's writer -------------------------
 
@@ -214,7 +218,7 @@ SELECT is(pg_temp.attempt(v.q), v.want, 'writer: ' || v.label)
      '42501: must be owner of extension event_store', 'DROP EXTENSION event_store')
   ) AS v(q, want, label);
 RESET ROLE;
-SELECT is(pg_temp.stored(), (SELECT stored FROM before), 'the writer''s attempts changed nothing');
+SELECT is(pg_temp.digest(), (SELECT stored FROM before), 'the writer''s attempts changed nothing');
 
 -- ... nor a role holding every table privilege -------------------------------
 -- UPDATE, DELETE and TRUNCATE of events are granted to it: the trigger refuses
@@ -298,7 +302,7 @@ SELECT is(pg_temp.attempt(v.q), v.want, 'all table privileges: ' || v.label)
      '42501: cannot delete from table "event_store.erasures"', 'DELETE of the audit trail')
   ) AS v(q, want, label);
 RESET ROLE;
-SELECT is(pg_temp.stored(), (SELECT stored FROM before),
+SELECT is(pg_temp.digest(), (SELECT stored FROM before),
           'the attempts of the role with every table privilege changed nothing');
 
 -- The lifecycle functions a writer may call remove no row.
@@ -312,7 +316,7 @@ SELECT is_empty($$ SELECT * FROM event_store.es_read_stream('keep-1') $$,
                 'writer: keep-1 reads as empty');
 RESET ROLE;
 SELECT results_eq(
-    $$ SELECT pg_temp.stored(), (SELECT count(*) FROM event_store.events WHERE stream IN ('soft-1', 'keep-1')) $$,
+    $$ SELECT pg_temp.digest(), (SELECT count(*) FROM event_store.events WHERE stream IN ('soft-1', 'keep-1')) $$,
     $$ SELECT (SELECT stored FROM before), 4::bigint $$,
     'soft delete and retention hide events but remove none: the four rows are stored');
 
@@ -439,7 +443,7 @@ SELECT throws_ok(
     'the superuser in session_replication_role = replica: DELETE of events is refused');
 RESET session_replication_role;
 RESET event_store.max_event_size;
-SELECT is(pg_temp.stored(), (SELECT stored FROM before), 'nothing was changed by any of it');
+SELECT is(pg_temp.digest(), (SELECT stored FROM before), 'nothing was changed by any of it');
 
 -- The role granted EXECUTE erases ------------------------------------------------
 
