@@ -33,12 +33,17 @@
 #
 # The database needs the extension (created when missing, which needs the
 # right to).  The streams are named <category>-mem<k> and may already exist.
+# The workload is test/t/EsTest.pm's EsTest::Workload, which the memory test
+# (test/t/009_memory.pl) runs at a smaller scale.
 use strict;
 use warnings;
 use DBI;
 use DBD::Pg;
+use FindBin;
 use Getopt::Long;
 use Time::HiRes qw(time);
+use lib "$FindBin::Bin/../test/t";
+use EsTest;
 
 my %opt = (
 	events => 1_000_000,
@@ -73,217 +78,15 @@ $dbh->do('SET synchronous_commit = off');
 my ($pid) = $dbh->selectrow_array('SELECT pg_backend_pid()');
 my ($server_version) = $dbh->selectrow_array('SHOW server_version');
 
-# ---------------------------------------------------------------------------
-# statements: prepared once, with bind parameters
-# ---------------------------------------------------------------------------
-my %sth = (
-	one => $dbh->prepare(
-		'SELECT last_version FROM event_store.es_append($1, $2::bigint, $3::text, '
-		  . '$4::jsonb, $5::jsonb, $6::uuid)'),
-	batch => $dbh->prepare(
-		'SELECT last_version FROM event_store.es_append($1, $2::bigint, $3::jsonb)'),
-	insert => $dbh->prepare(
-		'INSERT INTO event_store.events (stream, type, data, metadata) '
-		  . 'VALUES ($1, $2, $3::jsonb, $4::jsonb) RETURNING version'),
-	read_stream => $dbh->prepare(
-		'SELECT * FROM event_store.es_read_stream($1, $2::bigint, $3::bigint, $4::boolean)'),
-	read_all => $dbh->prepare(
-		'SELECT * FROM event_store.es_read_all($1::bigint, $2::bigint)'),
-	read_types => $dbh->prepare(
-		'SELECT * FROM event_store.es_read_all($1::bigint, $2::bigint, $3::text[])'),
-	read_category => $dbh->prepare(
-		'SELECT * FROM event_store.es_read_category($1, $2::bigint, $3::bigint, $4::int, $5::int)'),
-	version => $dbh->prepare('SELECT event_store.es_stream_version($1)'),
-	head => $dbh->prepare('SELECT event_store.es_head_position()'),
-	checkpoint => $dbh->prepare('SELECT event_store.es_checkpoint_reset($1, $2::bigint)'),
-	checkpoint_save =>
-	  $dbh->prepare('SELECT event_store.es_checkpoint_save($1, $2::bigint)'),
-	mem_sum => $dbh->prepare(
-		'SELECT count(*), sum(total_bytes), sum(total_bytes - free_bytes) '
-		  . 'FROM pg_backend_memory_contexts'),
-	mem_top => $dbh->prepare(
-		'SELECT name, coalesce(ident, \'\'), total_bytes FROM pg_backend_memory_contexts '
-		  . 'ORDER BY total_bytes DESC, name LIMIT $1'),
-);
-
-# ---------------------------------------------------------------------------
-# the workload
-# ---------------------------------------------------------------------------
-my @categories = ('order', 'payment', 'shipment');
-my %version;    # stream -> version, as far as this backend knows
-my $events = 0;
-my $ops = 0;
-my $errors_caught = 0;
-my %calls;
-
-sub stream_name
-{
-	my $k = int(rand($opt{streams}));
-	return $categories[$k % 3] . "-mem$k";
-}
-
-# A client event id, unique across runs (the run's start time in
-# microseconds, the backend pid, a counter), shaped as a version 4 UUID.
-my $id_base = int(time * 1e6);
-my $id_count = 0;
-sub client_id
-{
-	my $h = sprintf('%016x%08x%08x', $id_base, $pid, $id_count++);
-	substr($h, 12, 1) = '4';
-	substr($h, 16, 1) = '8';
-	return join('-', substr($h, 0, 8), substr($h, 8, 4), substr($h, 12, 4),
-		substr($h, 16, 4), substr($h, 20, 12));
-}
-
-sub data_json
-{
-	my ($i) = @_;
-	return sprintf(
-		'{"amount": %.2f, "currency": "EUR", "customer": "c-%d", "note": "%s"}',
-		$i * 1.5, $i % 977, 'x' x 120);
-}
-
-sub metadata_json
-{
-	my ($i) = @_;
-	return sprintf('{"correlation_id": "%032x", "user_id": "u-%d"}',
-		$i * 2654435761 % 2**32, $i % 50);
-}
-
-sub event_type { return $_[0] % 100 == 0 ? 'Rare' : 'Happened' }
-
-sub run
-{
-	my ($name, @args) = @_;
-	$calls{$name}++;
-	$sth{$name}->execute(@args);
-	return $sth{$name}->fetchall_arrayref;
-}
-
-# An error raised on purpose: the statement must fail with this SQLSTATE.
-sub expect_error
-{
-	my ($state, $name, @args) = @_;
-	$calls{"$name (error)"}++;
-	my $ok = eval { $sth{$name}->execute(@args); 1 };
-	die "expected SQLSTATE $state from $name, but it succeeded\n" if $ok;
-	die "expected SQLSTATE $state from $name, got " . $dbh->state . ": $@"
-	  unless $dbh->state eq $state;
-	$errors_caught++;
-}
-
-sub append_one
-{
-	my ($stream, $expected) = ($_[0], undef);
-	if ($ops % 20 == 0)
-	{
-		# the stream may hold events from an earlier run
-		$version{$stream} //= run('version', $stream)->[0][0];
-		$expected = $version{$stream};
-	}
-	my $id = $ops % 10 == 0 ? client_id() : undef;
-	my $rows = run('one', $stream, $expected, event_type($events),
-		data_json($events), metadata_json($events), $id);
-	$version{$stream} = $rows->[0][0];
-	$events++;
-}
-
-sub append_batch
-{
-	my ($stream) = @_;
-	my $n = 2 + int(rand(9));
-	my @ev = map {
-		my $i = $events + $_;
-		sprintf('{"type": "%s", "data": %s, "metadata": %s}',
-			event_type($i), data_json($i), metadata_json($i))
-	} 0 .. $n - 1;
-	my $rows = run('batch', $stream, undef, '[' . join(', ', @ev) . ']');
-	$version{$stream} = $rows->[0][0];
-	$events += $n;
-}
-
-sub plain_insert
-{
-	my ($stream) = @_;
-	my $rows = run('insert', $stream, 'Inserted', data_json($events),
-		metadata_json($events));
-	$version{$stream} = $rows->[0][0];
-	$events++;
-}
-
-sub reads
-{
-	my $stream = stream_name();
-	if ($ops % 100 == 0)
-	{
-		run('read_stream', $stream, undef, 50, 0);
-		run('read_stream', $stream, undef, 10, 1);
-	}
-	if ($ops % 500 == 0)
-	{
-		# a stale writer: V0001, caught; the session goes on
-		$version{$stream} //= run('version', $stream)->[0][0];
-		expect_error('V0001', 'one', $stream, $version{$stream} + 5,
-			'Stale', '{}', undef, undef);
-	}
-	if ($ops % 1000 == 0)
-	{
-		my ($head) = @{ run('head')->[0] };
-		my $after = $head > 1000 ? int(rand($head - 1000)) : 0;
-		run('read_all', $after, 1000);
-		run('read_types', $after, 1000, ['Rare', 'Inserted']);
-		run('read_category', $categories[$ops / 1000 % 3], $after, 1000,
-			$ops / 1000 % 3, 3);
-		run('version', $stream);
-		run('checkpoint_save', 'memory-bench', $head);
-		run('checkpoint', 'memory-bench', $after);
-		expect_error('22023', 'batch', $stream, undef,
-			'[{"type": "T", "data": {}, "metdata": {}}]');
-	}
-}
-
-# One operation of the session workload.
-sub step
-{
-	$ops++;
-	my $stream = stream_name();
-	if ($ops % 50 == 0) { append_batch($stream) }
-	elsif ($ops % 200 == 1) { plain_insert($stream) }
-	else { append_one($stream) }
-	reads();
-}
-
-# ---------------------------------------------------------------------------
-# measuring
-# ---------------------------------------------------------------------------
-sub rss
-{
-	my %r = (VmRSS => 'n/a', RssAnon => 'n/a', RssShmem => 'n/a');
-	if (open(my $fh, '<', "/proc/$pid/status"))
-	{
-		while (<$fh>) { $r{$1} = $2 if /^(VmRSS|RssAnon|RssShmem):\s+(\d+) kB/ }
-		close $fh;
-	}
-	return \%r;
-}
+my $w = EsTest::Workload->new($dbh, streams => $opt{streams}, prefix => 'mem',
+	consumer => 'memory-bench');
 
 sub measure
 {
 	my ($label) = @_;
-	$sth{mem_sum}->execute;
-	my ($n, $total, $used) = $sth{mem_sum}->fetchrow_array;
-	$sth{mem_sum}->finish;
-	my $top = run('mem_top', $opt{top});
-	return {
-		label => $label,
-		events => $events,
-		contexts => $n,
-		total => $total,
-		used => $used,
-		rss => rss(),
-		top => [ map { { name => $_->[0], ident => $_->[1], bytes => $_->[2] } } @$top ],
-		at => time,
-	};
+	my $m = $w->measure($opt{top});
+	$m->{label} = $label;
+	return $m;
 }
 
 sub kb { my $v = shift; return $v =~ /^\d+$/ ? sprintf('%.0f', $v / 1024) : $v }
@@ -349,17 +152,17 @@ my $t0 = time;
 my @session = (measure());
 for my $mark (@marks)
 {
-	step() while $events < $mark;
+	$w->step while $w->{events} < $mark;
 	push @session, measure();
-	printf STDERR "memory.pl: %d events, %.0f s\n", $events, time - $t0;
+	printf STDERR "memory.pl: %d events, %.0f s\n", $w->{events}, time - $t0;
 }
 my $elapsed = time - $t0;
 
 print_table('Session: after N events, each in its own transaction', @session);
 print "\n";
 printf "- %s events in %s statements (%s errors raised on purpose and caught) in %.0f s (%.0f events/s, measuring included)\n",
-  group($events), group($ops), group($errors_caught), $elapsed, $events / $elapsed;
-print '- calls: ', join(', ', map { "$_ $calls{$_}" } sort keys %calls), "\n";
+  group($w->{events}), group($w->{ops}), group($w->{errors}), $elapsed, $w->{events} / $elapsed;
+print '- calls: ', join(', ', map { "$_ $w->{calls}{$_}" } sort keys %{ $w->{calls} }), "\n";
 my ($at10k) = grep { $_->{events} >= 10_000 } @session;
 if ($at10k && $at10k != $session[-1])
 {
@@ -376,13 +179,13 @@ if ($opt{'tx-events'} > 0)
 	push @tx_marks, $opt{'tx-events'};
 	my $before = measure('before BEGIN');
 	$before->{events} = 0;
-	my $base = $events;
+	my $base = $w->{events};
 	my @tx = ($before);
 	$t0 = time;
 	$dbh->begin_work;
 	for my $mark (@tx_marks)
 	{
-		$ops++, append_one(stream_name()) while $events - $base < $mark;
+		$w->{ops}++, $w->append_one($w->stream_name) while $w->{events} - $base < $mark;
 		my $m = measure();
 		$m->{events} -= $base;
 		$m->{label} = group($m->{events}) . ' (open)';
@@ -404,5 +207,5 @@ if ($opt{'tx-events'} > 0)
 	  group(kb($after->{total})), ($after->{total} - $before->{total}) / 1024;
 }
 
-$_->finish for values %sth;
+$w->finish;
 $dbh->disconnect;

@@ -28,7 +28,7 @@ use Test::More;
 use DBI;
 use DBD::Pg;
 use Time::HiRes qw(time);
-use EsDefects;
+use EsTest;
 
 my $started = time;
 my $node = es_new_node('snapshot_reads');

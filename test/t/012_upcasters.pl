@@ -28,7 +28,7 @@ use DBI;
 use DBD::Pg;
 use JSON::PP;
 use Time::HiRes qw(time);
-use EsDefects;
+use EsTest;
 
 my $started = time;
 my $json = JSON::PP->new->canonical;

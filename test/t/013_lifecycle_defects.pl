@@ -22,7 +22,7 @@ use DBI;
 use DBD::Pg;
 use JSON::PP;
 use Time::HiRes qw(time);
-use EsDefects;
+use EsTest;
 
 my $started = time;
 my $node = es_new_node('lifecycle', init => { allows_streaming => 1 });

@@ -25,7 +25,7 @@ use DBD::Pg;
 use IO::Select;
 use JSON::PP;
 use Time::HiRes qw(time usleep);
-use EsDefects;
+use EsTest;
 
 my $started = time;
 my $json = JSON::PP->new;

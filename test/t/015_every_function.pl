@@ -48,7 +48,7 @@ use DBI;
 use DBD::Pg qw(:async);
 use JSON::PP;
 use Time::HiRes qw(time usleep);
-use EsDefects;
+use EsTest;
 
 my $started = time;
 my $json = JSON::PP->new->canonical;

@@ -17,7 +17,7 @@ use Test::More;
 use DBI;
 use DBD::Pg qw(:async);
 use Time::HiRes qw(time usleep);
-use EsDefects;
+use EsTest;
 
 my $node = es_new_node('nowait', init => { allows_streaming => 1 },
 	conf => "event_store.notifier_idle_timeout = '1s'\n");

@@ -21,7 +21,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use EsDefects;
+use EsTest;
 
 my $node = es_new_node('upgrade');
 my $psql = sub { my ($db, $sql) = @_; return $node->safe_psql($db, $sql); };
