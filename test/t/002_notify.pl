@@ -353,6 +353,54 @@ is(scalar(@missed), 0, '(c) ... none missed')
 is(scalar(@extra), 0, '(c) ... and nothing else');
 
 # ---------------------------------------------------------------------------
+# (c') the bound is on distinct categories, not events: a transaction of
+#      1,000 events in one category names it; 64 categories are named, 65
+#      are too many (null: read the feed)
+# ---------------------------------------------------------------------------
+sub drain_until_head
+{
+	my ($want) = @_;
+	my $deadline = time + 30;
+	while (time < $deadline)
+	{
+		my $w = wait_notification($listener, 1);
+		return $w if $w && ($w->{head} // 0) >= $want;
+	}
+	return undef;
+}
+my ($big) = $appender->selectrow_array(q{
+  SELECT last_position FROM event_store.es_append('many-1', NULL,
+    (SELECT jsonb_agg(jsonb_build_object('type', 'E', 'data', jsonb_build_object('i', i))) FROM generate_series(1, 1000) i))});
+my $n = drain_until_head($big);
+ok($n && has_category($n, 'many') && @{ $n->{categories} } == 1,
+	"(c') 1,000 events in one category: the notification names it")
+  or diag($n ? $n->{payload} : 'no notification');
+for my $k (64, 65)
+{
+	$appender->begin_work;
+	my $last;
+	for my $c (1 .. $k)
+	{
+		($last) = $appender->selectrow_array(
+			q{SELECT last_position FROM event_store.es_append($1, NULL, 'E', '{}')}, undef, "k${k}c$c-1");
+	}
+	$appender->commit;
+	$n = drain_until_head($last);
+	if ($k == 64)
+	{
+		ok($n && ref($n->{categories}) eq 'ARRAY' && @{ $n->{categories} } == 64,
+			"(c') 64 categories in one transaction: all named")
+		  or diag($n ? $n->{payload} : 'no notification');
+	}
+	else
+	{
+		ok($n && exists $n->{categories} && !defined $n->{categories},
+			"(c') 65 categories: null, read the feed")
+		  or diag($n ? $n->{payload} : 'no notification');
+	}
+}
+
+# ---------------------------------------------------------------------------
 # (d) after a restart, the worker is started again by the next append
 # ---------------------------------------------------------------------------
 $listener->disconnect;
