@@ -8,7 +8,7 @@ ES_PG_MAJOR=${ES_PG_MAJOR:-15}
 ES_PACKAGES=(
   "postgresql-$ES_PG_MAJOR" "postgresql-server-dev-$ES_PG_MAJOR"
   "postgresql-$ES_PG_MAJOR-pgtap" libtap-parser-sourcehandler-pgtap-perl
-  libipc-run-perl libdbd-pg-perl make gcc rsync python3
+  libipc-run-perl libdbd-pg-perl make gcc rsync python3 python3-psycopg
 )
 
 es_log() { printf '==> %s\n' "$*" >&2; }
