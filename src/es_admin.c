@@ -517,14 +517,10 @@ PG_FUNCTION_INFO_V1(es_registry_changed);
 Datum
 es_registry_changed(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerData *trigdata = es_trigger_call(fcinfo, "es_registry_changed");
 	const EsCatalog *cat;
 	Oid			relid;
 
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("es_registry_changed must be called as a trigger")));
 	cat = es_ready();
 	relid = RelationGetRelid(trigdata->tg_relation);
 	if (relid != cat->upcasters && relid != cat->streams)
@@ -569,10 +565,7 @@ PG_FUNCTION_INFO_V1(es_upcasters_lock);
 Datum
 es_upcasters_lock(PG_FUNCTION_ARGS)
 {
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("es_upcasters_lock must be called as a trigger")));
+	(void) es_trigger_call(fcinfo, "es_upcasters_lock");
 	es_lock_upcasters(es_ready());
 	return PointerGetDatum(NULL);
 }

@@ -108,7 +108,6 @@ es_parse_event(JsonbContainer *obj, EsNewEvent *ev)
 	JsonbIterator *it = JsonbIteratorInit(obj);
 	JsonbValue	key;
 	JsonbValue	val;
-	JsonbIteratorToken tok;
 	bool		have_type = false;
 	bool		have_data = false;
 
@@ -116,17 +115,10 @@ es_parse_event(JsonbContainer *obj, EsNewEvent *ev)
 	ev->metadata = NULL;
 	ev->id_given = false;
 
-	while ((tok = JsonbIteratorNext(&it, &key, true)) != WJB_DONE)
+	while (es_jsonb_next_pair(&it, &key, &val))
 	{
-		char	   *k;
-		int			klen;
-
-		if (tok != WJB_KEY)
-			continue;
-		tok = JsonbIteratorNext(&it, &val, true);
-		Assert(tok == WJB_VALUE);
-		k = key.val.string.val;
-		klen = key.val.string.len;
+		char	   *k = key.val.string.val;
+		int			klen = key.val.string.len;
 
 		if (klen == 4 && memcmp(k, "type", 4) == 0)
 		{

@@ -62,45 +62,23 @@ es_relid(const char *name, Oid nsp)
 }
 
 /*
- * The schema of the extension event_store, from pg_extension; InvalidOid
- * when it is not installed.  (get_extension_schema() is not exported by
- * every supported version.)
+ * The row of the extension event_store in pg_extension: its schema (in
+ * *schema, InvalidOid when it is not installed) and whether its version is
+ * the library's (the objects of another version, a library installed and
+ * the server restarted but the database not yet updated, are refused
+ * rather than misread).  (get_extension_schema() is not exported by every
+ * supported version.)
  */
-static Oid
-es_extension_schema(Oid extoid)
+static void
+es_extension_row(Oid extoid, Oid *schema, bool *ours)
 {
 	Relation	rel;
 	SysScanDesc scan;
 	ScanKeyData key;
 	HeapTuple	tuple;
-	Oid			result = InvalidOid;
 
-	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(extoid));
-	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
-	tuple = systable_getnext(scan);
-	if (HeapTupleIsValid(tuple))
-		result = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return result;
-}
-
-/*
- * Is the installed version of the extension the library's?  The objects of
- * another version (a library installed and the server restarted, but the
- * database not yet updated) are refused rather than misread.
- */
-static bool
-es_extension_is_ours(Oid extoid)
-{
-	Relation	rel;
-	SysScanDesc scan;
-	ScanKeyData key;
-	HeapTuple	tuple;
-	bool		ours = false;
-
+	*schema = InvalidOid;
+	*ours = false;
 	rel = table_open(ExtensionRelationId, AccessShareLock);
 	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(extoid));
@@ -112,11 +90,11 @@ es_extension_is_ours(Oid extoid)
 		Datum		version = heap_getattr(tuple, Anum_pg_extension_extversion,
 										   RelationGetDescr(rel), &isnull);
 
-		ours = !isnull && strcmp(TextDatumGetCString(version), ES_VERSION) == 0;
+		*schema = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
+		*ours = !isnull && strcmp(TextDatumGetCString(version), ES_VERSION) == 0;
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
-	return ours;
 }
 
 /*
@@ -128,8 +106,13 @@ bool
 es_catalog_current(void)
 {
 	Oid			extoid = get_extension_oid("event_store", true);
+	Oid			schema;
+	bool		ours;
 
-	return OidIsValid(extoid) && es_extension_is_ours(extoid);
+	if (!OidIsValid(extoid))
+		return false;
+	es_extension_row(extoid, &schema, &ours);
+	return ours;
 }
 
 /*
@@ -272,11 +255,12 @@ static bool
 es_catalog_load(EsCatalog *cat)
 {
 	Oid			extoid;
+	bool		ours;
 
 	extoid = get_extension_oid("event_store", true);
 	if (!OidIsValid(extoid))
 		return true;
-	cat->namespace = es_extension_schema(extoid);
+	es_extension_row(extoid, &cat->namespace, &ours);
 	if (!OidIsValid(cat->namespace))
 		return true;
 	cat->events = es_relid("events", cat->namespace);
@@ -313,7 +297,7 @@ es_catalog_load(EsCatalog *cat)
 	cat->upcast_type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
 									   CStringGetDatum("es_upcast"),
 									   ObjectIdGetDatum(cat->namespace));
-	if (!es_extension_is_ours(extoid))
+	if (!ours)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the objects of extension \"event_store\" are not those of its library"),

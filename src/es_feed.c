@@ -193,6 +193,46 @@ es_feed_scan_end(EsFeedScan *fs)
 	es_scan_end(&fs->scan);
 }
 
+/* one read of the feed: its snapshot, the events table and its emitter */
+typedef struct EsFeedRead
+{
+	int64		horizon;
+	Snapshot	snapshot;
+	Relation	rel;
+	EsEmitter	em;
+} EsFeedRead;
+
+/*
+ * Begin a read of the feed (function: its name, for the parallel-mode
+ * error): the safe horizon first, then the snapshot (see the file header).
+ */
+static void
+es_feed_read_begin(FunctionCallInfo fcinfo, const EsCatalog *cat,
+				   const char *function, EsFeedRead *r)
+{
+	Tuplestorestate *store;
+	TupleDesc	desc;
+
+	es_require_privilege(cat->events, ACL_SELECT);
+	/* it takes a snapshot of its own, which a parallel operation cannot */
+	PreventCommandIfParallelMode(function);
+	store = es_begin_srf(fcinfo, &desc);
+	r->horizon = es_safe_horizon(es_positions_ready(cat));
+	r->snapshot = RegisterSnapshot(GetLatestSnapshot());
+	r->rel = es_table_open(cat->events, AccessShareLock);
+	es_check_event_desc(desc, r->rel);
+	es_emitter_init(&r->em, cat, store, desc, r->snapshot);
+}
+
+static void
+es_feed_read_end(EsFeedRead *r, Relation idx)
+{
+	es_emitter_end(&r->em);
+	index_close(idx, AccessShareLock);
+	table_close(r->rel, AccessShareLock);
+	UnregisterSnapshot(r->snapshot);
+}
+
 /*
  * es_read_all(after_position bigint, max_count bigint, types text[])
  * returns setof es_event
@@ -206,36 +246,21 @@ es_read_all(PG_FUNCTION_ARGS)
 	int			ntypes;
 	Datum	   *types = es_types_arg(fcinfo, 2, &ntypes);
 	const EsCatalog *cat = es_ready();
-	Tuplestorestate *store;
-	TupleDesc	desc;
-	int64		horizon;
-	Snapshot	snapshot;
-	Relation	rel;
+	EsFeedRead	r;
 	Relation	idx;
 	int64		count = 0;
-	EsEmitter	em;
 
-	es_require_privilege(cat->events, ACL_SELECT);
-	/* it takes a snapshot of its own, which a parallel operation cannot */
-	PreventCommandIfParallelMode("es_read_all()");
-	store = es_begin_srf(fcinfo, &desc);
-
-	/* the horizon first, then the snapshot: see the file header */
-	horizon = es_safe_horizon(es_positions_ready(cat));
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	rel = es_table_open(cat->events, AccessShareLock);
-	es_check_event_desc(desc, rel);
-	es_emitter_init(&em, cat, store, desc, snapshot);
+	es_feed_read_begin(fcinfo, cat, "es_read_all()", &r);
 
 	if (types == NULL)
 	{
 		EsFeedScan	fs;
 
 		idx = index_open(cat->events_pkey, AccessShareLock);
-		es_feed_scan_begin(&fs, rel, idx, snapshot, NULL, after, horizon);
+		es_feed_scan_begin(&fs, r.rel, idx, r.snapshot, NULL, after, r.horizon);
 		while (count < max_count && es_feed_scan_next(&fs))
 		{
-			if (es_emit(&em, fs.scan.slot))
+			if (es_emit(&r.em, fs.scan.slot))
 				count++;
 		}
 		es_feed_scan_end(&fs);
@@ -249,8 +274,8 @@ es_read_all(PG_FUNCTION_ARGS)
 		idx = index_open(cat->events_type_position, AccessShareLock);
 		for (i = 0; i < ntypes; i++)
 		{
-			es_feed_scan_begin(&scans[i], rel, idx, snapshot,
-							   DatumGetTextPP(types[i]), after, horizon);
+			es_feed_scan_begin(&scans[i], r.rel, idx, r.snapshot,
+							   DatumGetTextPP(types[i]), after, r.horizon);
 			(void) es_feed_scan_next(&scans[i]);
 		}
 		while (count < max_count)
@@ -263,18 +288,14 @@ es_read_all(PG_FUNCTION_ARGS)
 					best = i;
 			if (best < 0)
 				break;
-			if (es_emit(&em, scans[best].scan.slot))
+			if (es_emit(&r.em, scans[best].scan.slot))
 				count++;
 			(void) es_feed_scan_next(&scans[best]);
 		}
 		for (i = 0; i < ntypes; i++)
 			es_feed_scan_end(&scans[i]);
 	}
-
-	es_emitter_end(&em);
-	index_close(idx, AccessShareLock);
-	table_close(rel, AccessShareLock);
-	UnregisterSnapshot(snapshot);
+	es_feed_read_end(&r, idx);
 	return (Datum) 0;
 }
 
@@ -285,15 +306,6 @@ es_category_arg(FunctionCallInfo fcinfo, int argno)
 
 	es_validate_category(category);
 	return category;
-}
-
-static void
-es_validate_consumer_size(int32 size)
-{
-	if (size < 1 || size > ES_MAX_CONSUMER_SIZE)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("consumer_size must be between 1 and %d", ES_MAX_CONSUMER_SIZE)));
 }
 
 static void
@@ -328,30 +340,17 @@ es_read_category(PG_FUNCTION_ARGS)
 	int32		member;
 	int32		size;
 	const EsCatalog *cat;
-	Tuplestorestate *store;
-	TupleDesc	desc;
-	int64		horizon;
-	Snapshot	snapshot;
-	Relation	rel;
+	EsFeedRead	r;
 	Relation	idx;
 	EsFeedScan	fs;
 	int64		count = 0;
-	EsEmitter	em;
 
 	es_group_args(fcinfo, 3, &member, &size);
 	cat = es_ready();
-	es_require_privilege(cat->events, ACL_SELECT);
-	PreventCommandIfParallelMode("es_read_category()");
-	store = es_begin_srf(fcinfo, &desc);
-
-	horizon = es_safe_horizon(es_positions_ready(cat));
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	rel = es_table_open(cat->events, AccessShareLock);
-	es_check_event_desc(desc, rel);
+	es_feed_read_begin(fcinfo, cat, "es_read_category()", &r);
 	idx = index_open(cat->events_category_position, AccessShareLock);
-	es_emitter_init(&em, cat, store, desc, snapshot);
 
-	es_feed_scan_begin(&fs, rel, idx, snapshot, category, after, horizon);
+	es_feed_scan_begin(&fs, r.rel, idx, r.snapshot, category, after, r.horizon);
 	while (count < max_count && es_feed_scan_next(&fs))
 	{
 		if (size > 1)
@@ -363,15 +362,11 @@ es_read_category(PG_FUNCTION_ARGS)
 			if (es_member_of(stream, size) != member)
 				continue;
 		}
-		if (es_emit(&em, fs.scan.slot))
+		if (es_emit(&r.em, fs.scan.slot))
 			count++;
 	}
 	es_feed_scan_end(&fs);
-	es_emitter_end(&em);
-
-	index_close(idx, AccessShareLock);
-	table_close(rel, AccessShareLock);
-	UnregisterSnapshot(snapshot);
+	es_feed_read_end(&r, idx);
 	return (Datum) 0;
 }
 

@@ -515,14 +515,10 @@ PG_FUNCTION_INFO_V1(es_refuse_change);
 Datum
 es_refuse_change(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerData *trigdata = es_trigger_call(fcinfo, "es_refuse_change");
 	const char *relname;
 	TriggerEvent event;
 
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("es_refuse_change must be called as a trigger")));
 	relname = RelationGetRelationName(trigdata->tg_relation);
 	event = trigdata->tg_event & TRIGGER_EVENT_OPMASK;
 

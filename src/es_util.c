@@ -8,6 +8,8 @@
  */
 #include "postgres.h"
 
+#include "commands/trigger.h"
+
 #include "catalog/index.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -316,4 +318,39 @@ es_jsonb_of_time(TimestampTz value)
 	v.val.string.val = s;
 	v.val.string.len = strlen(s);
 	return JsonbValueToJsonb(&v);
+}
+
+/* ---------------------------------------------------------------------
+ * Triggers
+ * ---------------------------------------------------------------------
+ */
+TriggerData *
+es_trigger_call(FunctionCallInfo fcinfo, const char *function)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s must be called as a trigger", function)));
+	return (TriggerData *) fcinfo->context;
+}
+
+/*
+ * The next key and value of the top level of a JSON object iterated with
+ * JsonbIteratorInit(&jsonb->root); false at the end.  The values of nested
+ * containers are given whole (jbvBinary).
+ */
+bool
+es_jsonb_next_pair(JsonbIterator **it, JsonbValue *key, JsonbValue *value)
+{
+	JsonbIteratorToken tok;
+
+	while ((tok = JsonbIteratorNext(it, key, true)) != WJB_DONE)
+	{
+		if (tok != WJB_KEY)
+			continue;
+		tok = JsonbIteratorNext(it, value, true);
+		Assert(tok == WJB_VALUE);
+		return true;
+	}
+	return false;
 }

@@ -11,6 +11,7 @@
 #ifndef ES_UTIL_H
 #define ES_UTIL_H
 
+#include "fmgr.h"
 #include "nodes/execnodes.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
@@ -51,6 +52,13 @@ extern bool es_jsonb_has(Jsonb *obj, const char *key);
 extern Jsonb *es_jsonb_with(Jsonb *obj, const char *key, Jsonb *value);
 extern Jsonb *es_jsonb_of_int8(int64 value);
 extern Jsonb *es_jsonb_of_time(TimestampTz value);
+
+/* the trigger data of a function that must be called as a trigger */
+struct TriggerData;
+extern struct TriggerData *es_trigger_call(FunctionCallInfo fcinfo, const char *function);
+
+/* the key/value pairs of a JSON object's top level, one at a time */
+extern bool es_jsonb_next_pair(JsonbIterator **it, JsonbValue *key, JsonbValue *value);
 
 /* numbers that must be whole */
 extern bool es_numeric_is_whole(Numeric num);

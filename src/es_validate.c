@@ -192,6 +192,16 @@ es_validate_max_count(EsReadKind kind, bool isnull, int64 max_count)
 				 errhint("Read the feed in pages: pass the last position read as after_position.")));
 }
 
+/* the size of a consumer group: 1 to ES_MAX_CONSUMER_SIZE */
+void
+es_validate_consumer_size(int32 size)
+{
+	if (size < 1 || size > ES_MAX_CONSUMER_SIZE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("consumer_size must be between 1 and %d", ES_MAX_CONSUMER_SIZE)));
+}
+
 /* ---------------------------------------------------------------------
  * Events
  * ---------------------------------------------------------------------
@@ -314,23 +324,16 @@ es_validate_stream_metadata(Jsonb *metadata)
 	JsonbIterator *it;
 	JsonbValue	key;
 	JsonbValue	val;
-	JsonbIteratorToken tok;
 
 	if (!JB_ROOT_IS_OBJECT(metadata) || JB_ROOT_IS_SCALAR(metadata))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("stream metadata must be a JSON object")));
 	it = JsonbIteratorInit(&metadata->root);
-	while ((tok = JsonbIteratorNext(&it, &key, true)) != WJB_DONE)
+	while (es_jsonb_next_pair(&it, &key, &val))
 	{
-		char	   *k;
-		int			klen;
-
-		if (tok != WJB_KEY)
-			continue;
-		tok = JsonbIteratorNext(&it, &val, true);
-		k = key.val.string.val;
-		klen = key.val.string.len;
+		char	   *k = key.val.string.val;
+		int			klen = key.val.string.len;
 		if (klen == 9 && memcmp(k, "max_count", 9) == 0)
 			es_validate_metadata_int(&val, "max_count", 1, PG_INT64_MAX);
 		else if (klen == 7 && memcmp(k, "max_age", 7) == 0)

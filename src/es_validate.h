@@ -49,6 +49,7 @@ typedef enum EsReadKind
 } EsReadKind;
 
 extern void es_validate_max_count(EsReadKind kind, bool isnull, int64 max_count);
+extern void es_validate_consumer_size(int32 size);
 
 /* events */
 extern Jsonb *es_event_metadata(Jsonb *metadata, bool json_null_is_none);
