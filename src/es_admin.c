@@ -578,6 +578,10 @@ es_lock_upcasters_sql(PG_FUNCTION_ARGS)
 
 	/* a role that may register or unregister (either privilege will do) */
 	es_require_privilege(cat->upcasters, ACL_INSERT | ACL_DELETE);
+	if (es_in_upcaster())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot change upcasters in an upcaster")));
 	es_lock_upcasters(cat);
 	PG_RETURN_VOID();
 }

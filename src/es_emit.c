@@ -133,6 +133,9 @@
  */
 int			es_read_mem = 16 * 1024;
 
+/* upcaster calls in progress in this backend (es_in_upcaster) */
+static int	es_upcaster_depth = 0;
+
 #define ES_RESULT_MEMORY_KEEP	(8 * 1024 * 1024)
 #define ES_RESULT_POOL_SIZE		2
 
@@ -557,10 +560,7 @@ void
 es_emit_pre_commit(void)
 {
 	if (es_registry_changed_in_xact && !es_registry_counted)
-	{
-		es_registry_commit_begin();
-		es_registry_counted = true;
-	}
+		es_registry_counted = es_registry_commit_begin();
 }
 
 /* PRE_PREPARE: a prepared transaction's commit would not be counted */
@@ -803,22 +803,20 @@ es_check_upcaster_search_path(Oid fn)
 
 		if (strncmp(item, "search_path=", 12) != 0)
 			continue;
-		if (!SplitIdentifierString(item + 12, ',', &names))
-			has_temp = false;
-		else
-			foreach(lc, names)
-			{
-				if (strcmp((char *) lfirst(lc), "pg_temp") == 0)
-					has_temp = true;
-			}
+		/* pg_temp must be there, and last */
+		if (SplitIdentifierString(item + 12, ',', &names) && names != NIL)
+		{
+			lc = list_tail(names);
+			has_temp = strcmp((char *) lfirst(lc), "pg_temp") == 0;
+		}
 		if (!has_temp)
 		{
 			ReleaseSysCache(tuple);
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
-					 errmsg("upcaster %s sets a search_path without pg_temp",
+					 errmsg("upcaster %s sets a search_path that does not end with pg_temp",
 							format_procedure(fn)),
-					 errdetail("Without pg_temp in its search_path a function searches the reader's temporary schema first, and an upcaster runs as its owner."),
+					 errdetail("Unless pg_temp comes last, a function searches the reader's temporary schema before the schemas after it, and an upcaster runs as its owner."),
 					 errhint("Put pg_temp last, as in SET search_path = app, pg_temp, or set no search_path.")));
 		}
 	}
@@ -1051,6 +1049,16 @@ es_emitter_step(EsEmitter *em, text *type, int32 version, int64 position)
 }
 
 /*
+ * Is an upcaster running?  event_store.c refuses utility commands then, and
+ * _es_lock_upcasters refuses to run: an upcaster is a function of its event.
+ */
+bool
+es_in_upcaster(void)
+{
+	return es_upcaster_depth > 0;
+}
+
+/*
  * Run one upcaster on (data, metadata) in place: as its owner, under the
  * fixed search_path, as a security-restricted operation, read-only.
  */
@@ -1113,10 +1121,20 @@ es_upcast_once(EsEmitter *em, EsUpcastStep *step, int64 position,
 		save_read_only = XactReadOnly;
 		XactReadOnly = true;
 		fcinfo->isnull = false;
-		result = FunctionCallInvoke(fcinfo);
-		XactReadOnly = save_read_only;
+		es_upcaster_depth++;
+		PG_TRY();
+		{
+			result = FunctionCallInvoke(fcinfo);
+		}
+		PG_FINALLY();
+		{
+			es_upcaster_depth--;
+		}
+		PG_END_TRY();
 		SetUserIdAndSecContext(save_userid, save_sec_context);
+		/* the settings first: their stack may hold the forced flag */
 		AtEOXact_GUC(false, nest);
+		XactReadOnly = save_read_only;
 	}
 	if (fcinfo->isnull)
 		ereport(ERROR,

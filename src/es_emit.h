@@ -58,9 +58,11 @@ extern void es_emitter_end(EsEmitter *em);
 extern bool es_view_hides(const EsStreamView *view, int64 version,
 						  TimestampTz created_at, TimestampTz now);
 
-/* upcasters: the shape of a function, and the check of a registration */
+/* upcasters: the shape of a function, the check of a registration, and
+ * whether one is running */
 extern int	es_upcaster_shape(const EsCatalog *cat, Oid fn, Oid *owner);
 extern void es_check_upcaster(const EsCatalog *cat, Oid fn);
+extern bool es_in_upcaster(void);
 
 /* changes of stream metadata or upcasters, and their transaction's end */
 extern void es_registry_touch(const EsCatalog *cat, Oid relid);

@@ -139,6 +139,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /* backend-local state: the database whose positions this transaction holds */
 static EsDatabase *es_holding = NULL;
+static EsDatabase *es_database_entry_extended(Oid dbid, bool create, bool error_if_full);
 static bool es_exit_callback = false;
 
 #define ES_LOCKED()			LWLockHeldByMeInMode(es_shared->lock, LW_EXCLUSIVE)
@@ -313,6 +314,13 @@ es_database_lookup(Oid dbid, EsDatabase **free_entry)
 EsDatabase *
 es_database_entry(Oid dbid, bool create)
 {
+	return es_database_entry_extended(dbid, create, true);
+}
+
+/* the same; when the register is full, NULL unless error_if_full */
+static EsDatabase *
+es_database_entry_extended(Oid dbid, bool create, bool error_if_full)
+{
 	EsDatabase *found = NULL;
 	EsDatabase *free_entry = NULL;
 	int			i;
@@ -358,6 +366,8 @@ es_database_entry(Oid dbid, bool create)
 		}
 	}
 
+	if (!error_if_full)
+		return NULL;
 	ereport(ERROR,
 			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 			 errmsg("too many databases use event_store"),
@@ -711,12 +721,21 @@ es_register_release(bool committed)
  * Committing changes of rules (see es_emit.c)
  * ---------------------------------------------------------------------
  */
-void
+bool
 es_registry_commit_begin(void)
 {
-	EsDatabase *db = es_database_entry(MyDatabaseId, true);
+	/*
+	 * Called in PRE_COMMIT, where an error would fail the commit (a logical
+	 * replication apply worker would retry it forever): when the register
+	 * is full, the commit is not counted, and the reads of this database
+	 * (which cannot count either) rely on the invalidations alone.
+	 */
+	EsDatabase *db = es_database_entry_extended(MyDatabaseId, true, false);
 
+	if (db == NULL)
+		return false;
 	pg_atomic_fetch_add_u32(&db->registry_committing, 1);
+	return true;
 }
 
 void

@@ -58,7 +58,7 @@ extern void es_register_pre_prepare(void);
 extern bool es_register_release(bool committed);
 
 /* committing changes of stream metadata or upcasters (es_emit.c) */
-extern void es_registry_commit_begin(void);
+extern bool es_registry_commit_begin(void);
 extern void es_registry_commit_end(void);
 extern bool es_registry_committing(void);
 

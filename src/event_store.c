@@ -223,7 +223,22 @@ es_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				  QueryCompletion *qc)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
-	Oid			dbid = es_database_needing_exclusivity(parsetree);
+	Oid			dbid;
+
+	/*
+	 * An upcaster runs read-only inside a reader's transaction: of the
+	 * utility commands, only SET, RESET and SHOW are its business (FETCH or
+	 * MOVE of the reader's cursors, LOCK, ANALYZE, REINDEX, NOTIFY ... are
+	 * not).
+	 */
+	if (es_in_upcaster() && !IsA(parsetree, VariableSetStmt) &&
+		!IsA(parsetree, VariableShowStmt))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot execute %s in an upcaster", GetCommandTagName(CreateCommandTag(parsetree))),
+				 errdetail("An upcaster runs inside a reader's transaction and may only compute an event's new form."),
+				 errhint("Move the command out of the upcaster.")));
+	dbid = es_database_needing_exclusivity(parsetree);
 
 	if (OidIsValid(dbid))
 		es_notifier_stop(dbid);

@@ -121,7 +121,7 @@ SET search_path = event_store, public;
 -- Upcasters run as their owner, under search_path pg_catalog, pg_temp, as
 -- a security-restricted operation, read-only: what they read is checked
 -- against the owner's privileges, and they cannot change the reader's
--- session (a temporary table: refused as a write of a read-only call).
+-- session (a temporary table: refused, as every utility command).
 SET ROLE regress_ok_keeper;
 CREATE FUNCTION regress.ok_whoami(data jsonb) RETURNS jsonb LANGUAGE sql STABLE
     AS $$ SELECT data || jsonb_build_object('user', current_user, 'path', current_setting('search_path')) $$;
@@ -162,8 +162,8 @@ RESET ROLE;
 RESET statement_timeout;
 SET search_path = event_store, public;
 -- An upcaster that drops another one the same read has resolved: refused,
--- an upcaster runs read-only (old code: XX000 "cache lookup failed for
--- function").
+-- an upcaster runs no utility command (old code: XX000 "cache lookup
+-- failed for function").
 CREATE FUNCTION regress.ok_victim(data jsonb) RETURNS jsonb LANGUAGE plpgsql
     AS $$ BEGIN RETURN data || '{"victim": true}'; END $$;
 CREATE FUNCTION regress.ok_dropper(data jsonb) RETURNS jsonb LANGUAGE plpgsql
@@ -387,6 +387,59 @@ INSERT INTO event_store.upcasters (type, from_schema_version, upcaster)
 VALUES ('RvHole', 2, 'regress.rv_same(jsonb)');
 SELECT type, array_agg(from_schema_version ORDER BY from_schema_version) AS chain
   FROM event_store.upcasters WHERE type IN ('RvHole', 'RvOther') GROUP BY type ORDER BY type;
+
+-- 6f. Third review: an upcaster that sets transaction_read_only in its
+-- body leaves the reader's transaction as it was; one that reaches for the
+-- reader's cursors, or locks, or changes upcasters, is refused; a
+-- search_path must end with pg_temp.
+CREATE FUNCTION regress.rv_ro(d jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+  SET transaction_read_only = on;
+  RETURN d;
+END $$;
+SELECT es_register_upcaster('RvRo', 1, 'regress.rv_ro(jsonb)');
+SELECT last_version FROM es_append('rvro-1', NULL, 'RvRo', '{}');
+BEGIN;
+SELECT count(*) FROM es_read_stream('rvro-1');
+SELECT current_setting('transaction_read_only') AS read_only_after;
+INSERT INTO regress.rv_log VALUES ('written after the read');
+ROLLBACK;
+CREATE FUNCTION regress.rv_fetch(d jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE r record;
+BEGIN
+  FOR r IN EXECUTE 'FETCH ALL FROM rv_cursor' LOOP
+    d := d || jsonb_build_object('stolen', r.note);
+  END LOOP;
+  RETURN d;
+END $$;
+CREATE FUNCTION regress.rv_lock(d jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM event_store._es_lock_upcasters();
+  RETURN d;
+END $$;
+CREATE FUNCTION regress.rv_locktable(d jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+  LOCK TABLE regress.rv_log IN EXCLUSIVE MODE;
+  RETURN d;
+END $$;
+SELECT es_register_upcaster('RvFetch', 1, 'regress.rv_fetch(jsonb)');
+SELECT es_register_upcaster('RvLock', 1, 'regress.rv_lock(jsonb)');
+SELECT es_register_upcaster('RvLockTable', 1, 'regress.rv_locktable(jsonb)');
+SELECT last_version FROM es_append('rvfetch-1', NULL, 'RvFetch', '{}');
+SELECT last_version FROM es_append('rvlock-1', NULL, 'RvLock', '{}');
+SELECT last_version FROM es_append('rvlocktable-1', NULL, 'RvLockTable', '{}');
+INSERT INTO regress.rv_log VALUES ('the reader''s secret');
+BEGIN;
+DECLARE rv_cursor CURSOR FOR SELECT note FROM regress.rv_log;
+SELECT regress.err($$SELECT data FROM es_read_stream('rvfetch-1')$$);
+FETCH ALL FROM rv_cursor;
+SELECT regress.err($$SELECT data FROM es_read_stream('rvlock-1')$$);
+SELECT regress.err($$SELECT data FROM es_read_stream('rvlocktable-1')$$);
+COMMIT;
+CREATE FUNCTION regress.rv_first(d jsonb) RETURNS jsonb LANGUAGE sql
+    SET search_path = pg_temp, regress AS $$ SELECT d $$;
+SELECT regress.err($$SELECT es_register_upcaster('RvFirst', 1, 'regress.rv_first(jsonb)')$$);
+DELETE FROM regress.rv_log;
 
 DROP TABLE regress.ok_big;
 DROP SCHEMA regress_ok_attacker CASCADE;
