@@ -58,10 +58,16 @@ record() {		# record NAME STATUS
 parse_regress() {	# parse_regress SUITE LOGFILE TESTS
   local line name seen=" " t
   while IFS= read -r line; do
+    # up to 15: "test name ... ok"; 16 and later print TAP: "ok 1 - name 36 ms",
+    # "not ok 2 + name" (+: in a parallel group)
     if [[ $line =~ ^(test|ok|not\ ok|\ +)[[:space:]]*([0-9]+[[:space:]]+-[[:space:]]+)?([a-z0-9_]+)[[:space:]]+\.\.\.[[:space:]]+(ok|FAILED|failed) ]]; then
       name=${BASH_REMATCH[3]}
       seen="$seen$name "
       if [ "${BASH_REMATCH[4]}" = ok ]; then record "$1/$name" ok; else record "$1/$name" failed; fi
+    elif [[ $line =~ ^(ok|not\ ok)[[:space:]]+[0-9]+[[:space:]]+[-+][[:space:]]+([a-z0-9_]+)([[:space:]]|$) ]]; then
+      name=${BASH_REMATCH[2]}
+      seen="$seen$name "
+      if [ "${BASH_REMATCH[1]}" = ok ]; then record "$1/$name" ok; else record "$1/$name" failed; fi
     fi
   done < "$2"
   # a test without a result (it could not run, or has no expected output)
