@@ -75,6 +75,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "tcop/pquery.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -84,6 +85,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/portal.h"
 #include "utils/regproc.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -132,6 +134,8 @@
  * our result rows alone; a larger work_mem still applies.
  */
 int			es_read_mem = 16 * 1024;
+
+static void es_fence_check_end(EsEmitter *em);
 
 /* upcaster calls in progress in this backend (es_in_upcaster) */
 static int	es_upcaster_depth = 0;
@@ -925,6 +929,9 @@ es_emitter_init(EsEmitter *em, const EsCatalog *cat, Tuplestorestate *store,
 	em->steps = NULL;
 	em->cxt = NULL;
 	em->row_cxt = NULL;
+	em->fence = NIL;
+	em->fenced = false;
+	em->read_portal = NULL;
 	if (em->rules || em->upcasting)
 	{
 		em->cxt = AllocSetContextCreate(CurrentMemoryContext,
@@ -939,6 +946,8 @@ es_emitter_init(EsEmitter *em, const EsCatalog *cat, Tuplestorestate *store,
 void
 es_emitter_end(EsEmitter *em)
 {
+	if (em->fenced)
+		es_fence_check_end(em);
 	if (em->cxt != NULL)
 		MemoryContextDelete(em->cxt);
 	em->cxt = NULL;
@@ -1048,6 +1057,186 @@ es_emitter_step(EsEmitter *em, text *type, int32 version, int64 position)
 	return step;
 }
 
+/* ---------------------------------------------------------------------
+ * The reader's cursors, fenced off from upcasters
+ *
+ * An upcaster runs inside the reader's session, where the reader's open
+ * cursors (portals) are reachable by name: PL/pgSQL's own cursor statements
+ * (FETCH, MOVE, CLOSE, OPEN on a refcursor naming one) do not go through
+ * the utility commands refused while an upcaster runs.  So at its first
+ * upcaster call a read notes the session's portals (but the one it runs
+ * in); while an upcaster runs, the executor refuses to run one of them
+ * (es_upcaster_executor_check, from event_store.c's ExecutorRun hook);
+ * after each call every one must still be there, the same portal at the
+ * same place; and at the end of the read no new one may be left open.
+ * Otherwise the read fails, which also discards what the upcaster queued
+ * (notifications) with the reader's (sub)transaction.
+ * ---------------------------------------------------------------------
+ */
+typedef struct EsPortalMark
+{
+	char	   *name;
+	Portal		portal;
+	char	   *source;			/* its query's text */
+	uint64		pos;
+	bool		at_start;
+	bool		at_end;
+} EsPortalMark;
+
+/* the emitter whose upcaster is running (innermost) */
+static EsEmitter *es_calling_emitter = NULL;
+
+/*
+ * The names of the session's visible portals, in the current memory: what
+ * pg_cursor() (the view pg_cursors) lists, called directly, without SPI.
+ */
+static List *
+es_portal_names(void)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext scratch = AllocSetContextCreate(caller, "event_store cursors",
+												  ALLOCSET_SMALL_SIZES);
+	LOCAL_FCINFO(fcinfo, 0);
+	FmgrInfo	flinfo;
+	ReturnSetInfo rsinfo;
+	ExprContext econtext;
+	List	   *names = NIL;
+
+	memset(&econtext, 0, sizeof(econtext));
+	econtext.type = T_ExprContext;
+	econtext.ecxt_per_query_memory = scratch;
+	memset(&rsinfo, 0, sizeof(rsinfo));
+	rsinfo.type = T_ReturnSetInfo;
+	rsinfo.econtext = &econtext;
+	rsinfo.allowedModes = (int) SFRM_Materialize;
+	rsinfo.returnMode = SFRM_ValuePerCall;
+	fmgr_info_cxt(F_PG_CURSOR, &flinfo, scratch);
+	InitFunctionCallInfoData(*fcinfo, &flinfo, 0, InvalidOid, NULL, (Node *) &rsinfo);
+	MemoryContextSwitchTo(scratch);
+	(void) FunctionCallInvoke(fcinfo);
+	if (rsinfo.setResult != NULL)
+	{
+		TupleTableSlot *slot = MakeSingleTupleTableSlot(rsinfo.setDesc, &TTSOpsMinimalTuple);
+
+		while (tuplestore_gettupleslot(rsinfo.setResult, true, false, slot))
+		{
+			bool		isnull;
+			Datum		name = slot_getattr(slot, 1, &isnull);
+			MemoryContext old = MemoryContextSwitchTo(caller);
+
+			if (!isnull)
+				names = lappend(names, TextDatumGetCString(name));
+			MemoryContextSwitchTo(old);
+		}
+		ExecDropSingleTupleTableSlot(slot);
+		tuplestore_end(rsinfo.setResult);
+	}
+	MemoryContextSwitchTo(caller);
+	MemoryContextDelete(scratch);
+	return names;
+}
+
+/* Note the session's portals, before the read's first upcaster call. */
+static void
+es_fence_begin(EsEmitter *em)
+{
+	MemoryContext old = MemoryContextSwitchTo(em->cxt);
+	List	   *names;
+	ListCell   *lc;
+
+	em->read_portal = ActivePortal != NULL ? pstrdup(ActivePortal->name) : NULL;
+	names = es_portal_names();
+	foreach(lc, names)
+	{
+		char	   *name = (char *) lfirst(lc);
+		Portal		portal = GetPortalByName(name);
+		EsPortalMark *mark;
+
+		if (portal == NULL || portal == ActivePortal)
+			continue;
+		mark = palloc(sizeof(EsPortalMark));
+		mark->name = name;
+		mark->portal = portal;
+		mark->source = pstrdup(portal->sourceText ? portal->sourceText : "");
+		mark->pos = portal->portalPos;
+		mark->at_start = portal->atStart;
+		mark->at_end = portal->atEnd;
+		em->fence = lappend(em->fence, mark);
+	}
+	em->fenced = true;
+	MemoryContextSwitchTo(old);
+}
+
+static void
+es_fence_breached(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("an upcaster used the reader's cursor \"%s\"", name),
+			 errdetail("An upcaster runs inside the reader's session; it may not fetch, move, close, replace or leave open a cursor there."),
+			 errhint("Remove the cursor statements from the upcaster.")));
+}
+
+/* after each upcaster call: every noted portal is as it was */
+static void
+es_fence_check(EsEmitter *em)
+{
+	ListCell   *lc;
+
+	foreach(lc, em->fence)
+	{
+		EsPortalMark *mark = (EsPortalMark *) lfirst(lc);
+		Portal		portal = GetPortalByName(mark->name);
+
+		if (portal != mark->portal || portal->portalPos != mark->pos ||
+			portal->atStart != mark->at_start || portal->atEnd != mark->at_end ||
+			strcmp(portal->sourceText ? portal->sourceText : "", mark->source) != 0)
+			es_fence_breached(mark->name);
+	}
+}
+
+/* at the end of the read: no portal an upcaster opened is left */
+static void
+es_fence_check_end(EsEmitter *em)
+{
+	List	   *names = es_portal_names();
+	ListCell   *lc;
+
+	es_fence_check(em);
+	foreach(lc, names)
+	{
+		char	   *name = (char *) lfirst(lc);
+		ListCell   *lm;
+		bool		known = em->read_portal != NULL && strcmp(name, em->read_portal) == 0;
+
+		foreach(lm, em->fence)
+		{
+			if (strcmp(((EsPortalMark *) lfirst(lm))->name, name) == 0)
+				known = true;
+		}
+		if (!known)
+			es_fence_breached(name);
+	}
+}
+
+/*
+ * ExecutorRun, while an upcaster runs: refuse to run one of the reader's
+ * portals (a FETCH or MOVE of it).
+ */
+void
+es_upcaster_executor_check(void)
+{
+	ListCell   *lc;
+
+	if (es_calling_emitter == NULL || ActivePortal == NULL)
+		return;
+	foreach(lc, es_calling_emitter->fence)
+	{
+		if (((EsPortalMark *) lfirst(lc))->portal == ActivePortal)
+			es_fence_breached(ActivePortal->name);
+	}
+}
+
 /*
  * Is an upcaster running?  event_store.c refuses utility commands then, and
  * _es_lock_upcasters refuses to run: an upcaster is a function of its event.
@@ -1071,6 +1260,7 @@ es_upcast_once(EsEmitter *em, EsUpcastStep *step, int64 position,
 	Oid			save_userid;
 	int			save_sec_context;
 	bool		save_read_only;
+	EsEmitter  *saved_emitter;
 	int			nest;
 	int			shape;
 
@@ -1121,6 +1311,10 @@ es_upcast_once(EsEmitter *em, EsUpcastStep *step, int64 position,
 		save_read_only = XactReadOnly;
 		XactReadOnly = true;
 		fcinfo->isnull = false;
+		if (!em->fenced)
+			es_fence_begin(em);
+		saved_emitter = es_calling_emitter;
+		es_calling_emitter = em;
 		es_upcaster_depth++;
 		PG_TRY();
 		{
@@ -1129,8 +1323,10 @@ es_upcast_once(EsEmitter *em, EsUpcastStep *step, int64 position,
 		PG_FINALLY();
 		{
 			es_upcaster_depth--;
+			es_calling_emitter = saved_emitter;
 		}
 		PG_END_TRY();
+		es_fence_check(em);
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 		/* the settings first: their stack may hold the forced flag */
 		AtEOXact_GUC(false, nest);

@@ -46,6 +46,11 @@ typedef struct EsEmitter
 	struct HTAB *steps;			/* upcasters, as the snapshot sees them */
 	MemoryContext cxt;			/* per-read memory */
 	MemoryContext row_cxt;		/* per-row memory of upcasting */
+	struct List *fence;			/* the session's cursors at the first upcaster
+								 * call (EsPortalMark), which upcasters must
+								 * leave alone */
+	bool		fenced;
+	const char *read_portal;	/* the name of the portal the read runs in */
 } EsEmitter;
 
 extern void es_emitter_init(EsEmitter *em, const EsCatalog *cat,
@@ -63,6 +68,7 @@ extern bool es_view_hides(const EsStreamView *view, int64 version,
 extern int	es_upcaster_shape(const EsCatalog *cat, Oid fn, Oid *owner);
 extern void es_check_upcaster(const EsCatalog *cat, Oid fn);
 extern bool es_in_upcaster(void);
+extern void es_upcaster_executor_check(void);
 
 /* changes of stream metadata or upcasters, and their transaction's end */
 extern void es_registry_touch(const EsCatalog *cat, Oid relid);

@@ -30,6 +30,7 @@
 #include "utils/uuid.h"
 
 #include "access/xact.h"
+#include "executor/executor.h"
 #include "utils/resowner.h"
 
 #include "event_store.h"
@@ -45,6 +46,7 @@
 PG_MODULE_MAGIC;
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 
 void		_PG_init(void);
 
@@ -254,6 +256,19 @@ es_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		es_forget_database(dbid);
 }
 
+/* while an upcaster runs, the reader's cursors are not its to run */
+static void
+es_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
+			   bool execute_once)
+{
+	if (es_in_upcaster())
+		es_upcaster_executor_check();
+	if (prev_ExecutorRun)
+		prev_ExecutorRun(queryDesc, direction, count, execute_once);
+	else
+		standard_ExecutorRun(queryDesc, direction, count, execute_once);
+}
+
 void
 _PG_init(void)
 {
@@ -325,6 +340,8 @@ _PG_init(void)
 
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = es_ProcessUtility;
+	prev_ExecutorRun = ExecutorRun_hook;
+	ExecutorRun_hook = es_ExecutorRun;
 }
 
 /*

@@ -441,5 +441,68 @@ CREATE FUNCTION regress.rv_first(d jsonb) RETURNS jsonb LANGUAGE sql
 SELECT regress.err($$SELECT es_register_upcaster('RvFirst', 1, 'regress.rv_first(jsonb)')$$);
 DELETE FROM regress.rv_log;
 
+-- 6g. Fourth review: the reader's open cursors are fenced off from
+-- upcasters: PL/pgSQL's own FETCH, MOVE, CLOSE and OPEN on a refcursor
+-- naming one fail the read, and so does a cursor an upcaster leaves open;
+-- a FOR loop of the upcaster's own works, and the reader's cursor goes on.
+INSERT INTO regress.rv_log VALUES ('row 1'), ('row 2'), ('row 3');
+CREATE FUNCTION regress.rv_peek(d jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE c refcursor := 'rv_cur'; r record;
+BEGIN
+  FETCH c INTO r;
+  RETURN d || jsonb_build_object('stolen', r.note);
+END $$;
+CREATE FUNCTION regress.rv_swap(d jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE c refcursor := 'rv_cur';
+BEGIN
+  CLOSE c;
+  OPEN c FOR SELECT 'planted'::text AS note;
+  RETURN d;
+END $$;
+CREATE FUNCTION regress.rv_plant(d jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE c refcursor := 'rv_planted';
+BEGIN
+  OPEN c FOR SELECT 'planted'::text AS note;
+  RETURN d;
+END $$;
+CREATE FUNCTION regress.rv_loop(d jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE r record; n int := 0;
+BEGIN
+  FOR r IN SELECT g FROM generate_series(1, 3) g LOOP
+    n := n + r.g;
+  END LOOP;
+  RETURN d || jsonb_build_object('sum', n);
+END $$;
+SELECT es_register_upcaster('RvPeek', 1, 'regress.rv_peek(jsonb)');
+SELECT es_register_upcaster('RvSwap', 1, 'regress.rv_swap(jsonb)');
+SELECT es_register_upcaster('RvPlant', 1, 'regress.rv_plant(jsonb)');
+SELECT es_register_upcaster('RvLoop', 1, 'regress.rv_loop(jsonb)');
+SELECT last_version FROM es_append('rvpeek-1', NULL, 'RvPeek', '{}');
+SELECT last_version FROM es_append('rvswap-1', NULL, 'RvSwap', '{}');
+SELECT last_version FROM es_append('rvplant-1', NULL, 'RvPlant', '{}');
+SELECT last_version FROM es_append('rvloop-1', NULL, 'RvLoop', '{}');
+BEGIN;
+DECLARE rv_cur CURSOR FOR SELECT note FROM regress.rv_log ORDER BY note;
+FETCH 1 FROM rv_cur;
+SELECT regress.err($$SELECT data FROM es_read_stream('rvplant-1')$$);
+SELECT data FROM es_read_stream('rvloop-1');
+-- the reader's cursor is where it was, and nothing was planted
+FETCH 1 FROM rv_cur;
+SELECT name FROM pg_cursors ORDER BY name;
+-- an upcaster that fetches from it fails the read (and the cursor, which
+-- the refused fetch leaves failed)
+SELECT regress.err($$SELECT data FROM es_read_stream('rvpeek-1')$$);
+ROLLBACK;
+-- an upcaster that closes the reader's cursor and opens its own under that
+-- name fails the read; what it opened goes with the read's subtransaction
+-- (the reader's cursor stays closed: CLOSE is not transactional)
+BEGIN;
+DECLARE rv_cur CURSOR FOR SELECT note FROM regress.rv_log ORDER BY note;
+FETCH 1 FROM rv_cur;
+SELECT regress.err($$SELECT data FROM es_read_stream('rvswap-1')$$);
+SELECT name FROM pg_cursors ORDER BY name;
+ROLLBACK;
+DELETE FROM regress.rv_log;
+
 DROP TABLE regress.ok_big;
 DROP SCHEMA regress_ok_attacker CASCADE;
