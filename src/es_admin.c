@@ -565,8 +565,15 @@ PG_FUNCTION_INFO_V1(es_upcasters_lock);
 Datum
 es_upcasters_lock(PG_FUNCTION_ARGS)
 {
-	(void) es_trigger_call(fcinfo, "es_upcasters_lock");
-	es_lock_upcasters(es_ready());
+	TriggerData *trigdata = es_trigger_call(fcinfo, "es_upcasters_lock");
+	const EsCatalog *cat = es_ready();
+
+	if (RelationGetRelid(trigdata->tg_relation) != cat->upcasters)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trigger function es_upcasters_lock only works on table \"%s.upcasters\"",
+						ES_SCHEMA_NAME)));
+	es_lock_upcasters(cat);
 	return PointerGetDatum(NULL);
 }
 

@@ -522,7 +522,7 @@ es_refuse_change(PG_FUNCTION_ARGS)
 	relname = RelationGetRelationName(trigdata->tg_relation);
 	event = trigdata->tg_event & TRIGGER_EVENT_OPMASK;
 
-	if (strcmp(relname, "events") == 0)
+	if (RelationGetRelid(trigdata->tg_relation) == es_ready()->events)
 	{
 		if (event == TRIGGER_EVENT_UPDATE)
 			ereport(ERROR,
