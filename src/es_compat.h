@@ -87,6 +87,17 @@ es_insert_index_tuples(ResultRelInfo *rri, TupleTableSlot *slot, EState *estate,
 #endif
 }
 
+/* an ExecutorRun hook: 18 dropped the execute_once argument */
+#if PG_VERSION_NUM >= 180000
+#define ES_EXECUTOR_RUN_ARGS \
+	QueryDesc *queryDesc, ScanDirection direction, uint64 count
+#define ES_EXECUTOR_RUN_CALL(fn) (fn) (queryDesc, direction, count)
+#else
+#define ES_EXECUTOR_RUN_ARGS \
+	QueryDesc *queryDesc, ScanDirection direction, uint64 count, bool execute_once
+#define ES_EXECUTOR_RUN_CALL(fn) (fn) (queryDesc, direction, count, execute_once)
+#endif
+
 /* does the current role own the database? */
 #if PG_VERSION_NUM >= 160000
 #define es_owns_database(dbid) \

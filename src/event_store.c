@@ -258,15 +258,14 @@ es_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 /* while an upcaster runs, the reader's cursors are not its to run */
 static void
-es_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
-			   bool execute_once)
+es_ExecutorRun(ES_EXECUTOR_RUN_ARGS)
 {
 	if (es_in_upcaster())
 		es_upcaster_executor_check();
 	if (prev_ExecutorRun)
-		prev_ExecutorRun(queryDesc, direction, count, execute_once);
+		ES_EXECUTOR_RUN_CALL(prev_ExecutorRun);
 	else
-		standard_ExecutorRun(queryDesc, direction, count, execute_once);
+		ES_EXECUTOR_RUN_CALL(standard_ExecutorRun);
 }
 
 void
