@@ -38,6 +38,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -130,6 +131,11 @@ es_trigger_pre_commit(void)
 		es_created_streams = NIL;
 		return;					/* the extension was dropped meanwhile */
 	}
+	/*
+	 * Before commit no snapshot is active; heap_delete needs one (for the
+	 * TOAST of the row), as deferred triggers do at this point.
+	 */
+	PushActiveSnapshot(GetTransactionSnapshot());
 	streams = es_table_open(cat->streams, RowExclusiveLock);
 	name_index = index_open(cat->streams_name, AccessShareLock);
 	foreach(lc, es_created_streams)
@@ -151,6 +157,7 @@ es_trigger_pre_commit(void)
 	}
 	index_close(name_index, AccessShareLock);
 	table_close(streams, RowExclusiveLock);
+	PopActiveSnapshot();
 	es_created_streams = NIL;
 }
 
