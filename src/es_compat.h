@@ -13,16 +13,45 @@
 #include "access/genam.h"
 #include "access/heapam.h"
 #include "access/xact.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #if PG_VERSION_NUM < 150000
 #error "event_store needs PostgreSQL 15 or later"
 #endif
+
+/*
+ * May the current role create databases?  (have_createdb_privilege is
+ * exported from 16 on; Debian's 15 exports it too, PostgreSQL's own 15 does
+ * not.)
+ */
+static inline bool
+es_have_createdb_privilege(void)
+{
+#if PG_VERSION_NUM >= 160000
+	return have_createdb_privilege();
+#else
+	bool		result = false;
+	HeapTuple	tuple;
+
+	if (superuser())
+		return true;
+	tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(GetUserId()));
+	if (HeapTupleIsValid(tuple))
+	{
+		result = ((Form_pg_authid) GETSTRUCT(tuple))->rolcreatedb;
+		ReleaseSysCache(tuple);
+	}
+	return result;
+#endif
+}
 
 /* this process's index in the PGPROC array */
 #if PG_VERSION_NUM >= 170000

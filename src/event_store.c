@@ -151,7 +151,7 @@ es_entitled(Oid dbid, bool as_template)
 		HeapTuple	tuple;
 		bool		is_template = false;
 
-		if (!have_createdb_privilege())
+		if (!es_have_createdb_privilege())
 			return false;
 		tuple = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dbid));
 		if (HeapTupleIsValid(tuple))
