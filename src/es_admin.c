@@ -649,12 +649,24 @@ es_upcasters_check(PG_FUNCTION_ARGS)
 	es_validate_type(DatumGetTextPP(values[Anum_es_upcasters_type - 1]));
 
 	signature = TextDatumGetCString(values[Anum_es_upcasters_upcaster - 1]);
-	fmgr_info(F_TO_REGPROCEDURE, &flinfo);
-	InitFunctionCallInfoData(*regproc_fcinfo, &flinfo, 1, InvalidOid, NULL, NULL);
-	regproc_fcinfo->args[0].value = CStringGetTextDatum(signature);
-	regproc_fcinfo->args[0].isnull = false;
-	fnd = FunctionCallInvoke(regproc_fcinfo);
-	fn = regproc_fcinfo->isnull ? InvalidOid : DatumGetObjectId(fnd);
+
+	/*
+	 * A signature names its function: to_regprocedure of PostgreSQL 16 and
+	 * later also takes a number for the function's OID, which 15 refuses;
+	 * refused on every version.
+	 */
+	if (signature[0] != '\0' &&
+		strspn(signature, "0123456789") == strlen(signature))
+		fn = InvalidOid;
+	else
+	{
+		fmgr_info(F_TO_REGPROCEDURE, &flinfo);
+		InitFunctionCallInfoData(*regproc_fcinfo, &flinfo, 1, InvalidOid, NULL, NULL);
+		regproc_fcinfo->args[0].value = CStringGetTextDatum(signature);
+		regproc_fcinfo->args[0].isnull = false;
+		fnd = FunctionCallInvoke(regproc_fcinfo);
+		fn = regproc_fcinfo->isnull ? InvalidOid : DatumGetObjectId(fnd);
+	}
 	if (OidIsValid(fn))
 		LockDatabaseObject(ProcedureRelationId, fn, 0, AccessShareLock);
 	if (!OidIsValid(fn) || es_upcaster_shape(cat, fn, &owner) < 0)
