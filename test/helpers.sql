@@ -49,3 +49,6 @@ LANGUAGE sql AS $$
                 split_part(current_setting('unix_socket_directories'), ',', 1),
                 current_setting('port'), current_user)
 $$;
+
+-- the differences between versions of PostgreSQL that the fixtures meet
+\ir compat.sql

@@ -14,11 +14,17 @@ SELECT results_eq(
     $$ VALUES ('0.2.0', 'event_store', false) $$,
     'event_store 0.2.0 is installed in schema event_store and is not relocatable');
 SELECT results_eq(
-    $$ SELECT pg_describe_object(classid, objid, 0)
-         FROM pg_depend
-        WHERE refclassid = 'pg_extension'::regclass
-          AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'event_store')
-          AND deptype = 'e'
+    -- (17 and later also list the tables' row types and the array types)
+    $$ SELECT pg_describe_object(d.classid, d.objid, 0)
+         FROM pg_depend d
+        WHERE d.refclassid = 'pg_extension'::regclass
+          AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'event_store')
+          AND d.deptype = 'e'
+          AND NOT EXISTS (SELECT FROM pg_type t
+                           WHERE d.classid = 'pg_type'::regclass AND t.oid = d.objid
+                             AND (EXISTS (SELECT FROM pg_type e WHERE e.typarray = t.oid)
+                                  OR EXISTS (SELECT FROM pg_class c
+                                              WHERE c.oid = t.typrelid AND c.relkind <> 'c')))
         ORDER BY 1 $$,
     $$ VALUES ('function event_store._es_check_checkpoint(text,bigint,bigint,bigint,boolean)'),
               ('function event_store._es_check_consumer(text)'),
@@ -396,6 +402,7 @@ SELECT results_eq(
     $$ SELECT conrelid::regclass::text, conname::text COLLATE "default", pg_get_constraintdef(oid)
          FROM pg_constraint
         WHERE connamespace = 'event_store'::regnamespace
+          AND contype <> 'n'  -- 18 records NOT NULL as constraints too (attnotnull, above)
         ORDER BY 1, 2 $$,
     $$ VALUES ('event_store.checkpoints', 'checkpoints_pkey', 'PRIMARY KEY (consumer)'),
               ('event_store.checkpoints', 'checkpoints_position_check', 'CHECK (("position" >= 0))'),

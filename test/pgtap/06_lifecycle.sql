@@ -210,7 +210,9 @@ SELECT is(pg_temp.attempt(v.q), v.want, 'writer: ' || v.label)
     ($$ DROP TRIGGER events_immutable ON event_store.events $$,
      '42501: must be owner of relation events', 'DROP TRIGGER events_immutable'),
     ($$ COPY (DELETE FROM event_store.events RETURNING position) TO '/dev/null' $$,
-     '42501: must be superuser or have privileges of the pg_write_server_files role to COPY to a file',
+     CASE WHEN current_setting('server_version_num')::int >= 160000  -- the message of 16 and later
+          THEN '42501: permission denied to COPY to a file'
+          ELSE '42501: must be superuser or have privileges of the pg_write_server_files role to COPY to a file' END,
      'COPY (DELETE ... RETURNING) to a file'),
     ($$ DROP TABLE event_store.events CASCADE $$,
      '42501: must be owner of table events', 'DROP TABLE events'),

@@ -266,10 +266,13 @@ SELECT (SELECT count(*) FROM es_read_stream('okup-1')) AS read_stream,
        count(*) AS big
   FROM regress.ok_big;
 SELECT regress.err($$SELECT (SELECT count(*) FROM event_store.es_read_stream('okfeed-1')), count(*) FROM regress.ok_big$$);
-SET force_parallel_mode = on;
+-- force_parallel_mode is debug_parallel_query from PostgreSQL 16 on
+SELECT CASE WHEN current_setting('server_version_num')::int >= 160000
+            THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END AS parallel_setting \gset
+SET :parallel_setting = on;
 SELECT count(*) FROM es_load_snapshot('okup-1');
 SELECT es_stream_version('okup-1');
-RESET force_parallel_mode;
+RESET :parallel_setting;
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;

@@ -40,9 +40,12 @@ COMMIT;
 SELECT es_head_position() - :h0 AS head_moved_by;
 SELECT es_head_position() = (SELECT max(position) FROM events) AS head_is_newest;
 -- The head takes a fresh snapshot: never inside a parallel plan.
-SET force_parallel_mode = on;
+-- force_parallel_mode is debug_parallel_query from PostgreSQL 16 on
+SELECT CASE WHEN current_setting('server_version_num')::int >= 160000
+            THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END AS parallel_setting \gset
+SET :parallel_setting = on;
 SELECT es_head_position() = (SELECT max(position) FROM events) AS head_in_parallel_mode;
-RESET force_parallel_mode;
+RESET :parallel_setting;
 
 -- Events appended by a plain INSERT read back the same way.
 INSERT INTO events (stream, type, data) VALUES ('read-2', 'A', '{"x": 1}'), ('read-2', 'B', '{"x": 2}');

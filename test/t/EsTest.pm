@@ -15,6 +15,8 @@ use DBI;
 use DBD::Pg qw(:async);
 use JSON::PP;
 use Time::HiRes qw(time usleep);
+use File::Basename qw(dirname);
+use File::Spec;
 
 # PostgreSQL::Test::Cluster and Test::More are loaded by the TAP tests, not
 # by bench/memory.pl, which uses EsTest::Workload only.
@@ -39,6 +41,14 @@ our @EXPORT = qw(es_new_node es_connect es_run es_state es_col es_wait_ready
 # that one crash of the old code does not end the whole file, and logs the
 # SQLSTATE of every message (%e), so that the log can be checked for XX000.
 #   es_new_node($name, conf => "...", init => { allows_streaming => 1 }, start => 0)
+my $es_compat_sql = do
+{
+	my $file = File::Spec->catfile(dirname(__FILE__), '..', 'compat.sql');
+	open my $fh, '<', $file or die "$file: $!";
+	local $/;
+	<$fh>;
+};
+
 sub es_new_node
 {
 	my ($name, %opts) = @_;
@@ -56,7 +66,10 @@ shared_buffers = 32MB
 log_line_prefix = '%m [%p] %e %q%a '
 deadlock_timeout = 100ms
 } . ($opts{conf} // ''));
-	$node->start unless defined $opts{start} && !$opts{start};
+	return $node if defined $opts{start} && !$opts{start};
+	$node->start;
+	# what differs between versions under the fixtures (test/compat.sql)
+	$node->safe_psql($_, $es_compat_sql) for qw(template1 postgres);
 	return $node;
 }
 
