@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
-# Run every test suite of event_store on a throwaway cluster:
-#   pg_regress (test/sql, test/expected), isolation (test/specs), pgTAP (test/pgtap),
-#   TAP (test/t, each test starts its own clusters).
+# Every test suite of event_store against one PostgreSQL server (scripts/test.sh
+# runs this once per version of the matrix): pg_regress (test/sql,
+# test/expected), isolation (test/specs), pgTAP (test/pgtap), TAP (test/t, each
+# test starts its own clusters).
 # Installs what is missing (as root), builds with -Wall -Werror, installs,
 # starts a cluster with the extension preloaded on a private port and socket
 # directory, runs the suites, stops the cluster and prints "N passed, N failed".
 #
-#   bash scripts/test.sh                      # everything
-#   ES_SUITES="regress isolation" bash scripts/test.sh
-#   ES_TAP_TESTS="test/t/002_notify.pl" bash scripts/test.sh
-# ES_TEST_PORT (default 54329) picks the port, ES_KEEP=1 keeps the output.
+# ES_PG_MAJOR (15) and ES_PG_CONFIG pick the server; ES_LABEL prefixes every
+# result line; the other options are scripts/test.sh's.
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib.sh
@@ -46,7 +45,9 @@ export PGHOST="$work/sock" PGPORT="$port" PGUSER=postgres
 bindir=$(es_bindir)
 pgxs=$(cd "$(dirname "$("$(es_pg_config)" --pgxs)")/../.." && pwd)
 
+label=${ES_LABEL:+$ES_LABEL }
 record() {		# record NAME STATUS
+  set -- "$label$1" "$2"
   if [ "$2" = ok ]; then
     passed=$((passed + 1)); printf '  ok      %s\n' "$1"
   else
