@@ -125,9 +125,12 @@ es_suite_of() {
   esac
 }
 
-# es_host_runs MAJOR: the host's own Debian release packages MAJOR
+# es_host_runs MAJOR: this machine runs MAJOR itself: its own Debian release
+# packages it, or it is the chroot made for it (/es/pg-major; sid's
+# os-release names the next release, not sid)
 es_host_runs() {
   local codename
+  [ "$(cat /es/pg-major 2>/dev/null)" = "$1" ] && return 0
   codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
   [ "$codename" = "$(es_suite_of "$1")" ]
 }
@@ -185,6 +188,7 @@ es_chroot_make() {
     fi
     es_chroot_mount "$dir"
     mkdir -p "$dir/es"
+    echo "$major" > "$dir/es/pg-major"
     cp "$lib" "$dir/es/lib.sh"
     es_chroot "$dir" env ES_PG_MAJOR="$major" bash -c 'source /es/lib.sh && es_install_deps' \
       >> "$ES_CACHE/$suite.log" 2>&1 || { tail -n 20 "$ES_CACHE/$suite.log" >&2; return 1; }
