@@ -79,4 +79,10 @@ print-%:
 	@echo $($*)
 
 # PGXS tracks no header dependencies: every object depends on every header.
-$(OBJS): $(wildcard src/*.h)
+$(OBJS): $(wildcard $(srcdir)/src/*.h)
+
+# An out-of-tree build (VPATH, as pg_buildext build build-MAJOR does) writes
+# the objects to src/ of the build directory: make it.
+ifneq ($(srcdir),.)
+$(shell mkdir -p src)
+endif

@@ -3,14 +3,36 @@
 # cluster with the extension preloaded, tells a short story (an order placed,
 # a stale write refused, the stream read back, a projection following the
 # feed, a listener woken), and stops the cluster.
+#
+# ES_DEMO_INSTALLED=1: the extension installed already (the Debian package,
+# postgresql-MAJOR-event-store, with the server it depends on): nothing is
+# built or installed, the demo runs on those files.
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib.sh
 source "$top/scripts/lib.sh"
 
 port=${ES_DEMO_PORT:-54339}
-es_install_deps
-es_build_install "$top"
+
+# The installed server and extension, or a clear message.
+check_installed() {
+  local pgc control
+  pgc=$(es_pg_config)
+  [ -x "$pgc" ] || { es_log "PostgreSQL $ES_PG_MAJOR is not installed ($pgc is missing)"; exit 1; }
+  control=$("$pgc" --sharedir)/extension/event_store.control
+  if [ ! -f "$control" ]; then
+    es_log "$control is missing: install postgresql-$ES_PG_MAJOR-event-store first (README.md, \"Install from the Debian package\")"
+    exit 1
+  fi
+  es_log "using the installed event_store ($control)"
+}
+
+if [ "${ES_DEMO_INSTALLED:-0}" = 1 ]; then
+  check_installed
+else
+  es_install_deps
+  es_build_install "$top"
+fi
 work=$(es_tempdir)
 trap 'es_cluster_stop "$work"; rm -rf "$work"' EXIT
 es_cluster_start "$work" "$port"

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Package checks: META.json is valid PGXN metadata (spec 1.0.0) and agrees
-with the control file, the Makefile and the versioned install script."""
+with the control file, the Makefile and the versioned install script; the
+Debian packaging (debian/) agrees with them, and debian/control is what
+`pg_buildext updatecontrol` makes of debian/control.in."""
 import json
 import os
 import re
@@ -48,6 +50,66 @@ elif not re.search(r"^\\echo .*\\quit", read(script), re.M):
     errors.append(f"{script} lacks the \\echo ... \\quit guard")
 if script != f"event_store--{version}.sql":
     errors.append(f"install script {script!r} does not match the version")
+
+
+# debian/: the upstream part of the Debian version is META.json's version
+changelog = read("debian/changelog")
+head = re.match(r"^(\S+) \(([^)\s]+)\) [^;]+; urgency=\S+\n", changelog)
+if not head:
+    errors.append("debian/changelog: the first line is not 'source (version) distribution; urgency=...'")
+else:
+    source, debversion = head.groups()
+    upstream = re.sub(r"-[^-]+$", "", re.sub(r"^\d+:", "", debversion))
+    if upstream != version:
+        errors.append(f"debian/changelog version {debversion!r}: upstream {upstream!r}, META.json says {version!r}")
+
+
+def paragraphs(text):
+    """The paragraphs of a deb822 file, as pg_buildext's Perl reads them."""
+    return [p.strip("\n") for p in re.split(r"\n\s*\n", text) if p.strip("\n")]
+
+
+def pgversions_allow(lines, major):
+    """Whether debian/pgversions (all, N, N+, # comments) includes major."""
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line == "all" or line == str(major):
+            return True
+        if re.fullmatch(r"\d+\+", line) and major >= int(line[:-1]):
+            return True
+        if not re.fullmatch(r"all|\d+\+?", line):
+            errors.append(f"debian/pgversions: syntax error in {line!r}")
+    return False
+
+
+# debian/control: pg_buildext gencontrol's rule on control.in, for the majors
+# debian/control lists (the supported ones where it was made: 15 on Debian 12)
+control_in = paragraphs(read("debian/control.in"))
+templates = [p for p in control_in if re.match(r"Package: .*PGVERSION", p)]
+if len(templates) != 1 or not templates[0].startswith("Package: postgresql-PGVERSION-event-store\n"):
+    errors.append("debian/control.in: needs exactly one 'Package: postgresql-PGVERSION-event-store'")
+else:
+    if head and not re.search(rf"^Source: {re.escape(head.group(1))}$", control_in[0], re.M):
+        errors.append(f"debian/control.in: Source is not {head.group(1)!r} (debian/changelog)")
+    control_deb = read("debian/control")
+    majors = [int(m) for m in re.findall(r"^Package: postgresql-(\d+)-event-store$", control_deb, re.M)]
+    pgversions = read("debian/pgversions").splitlines()
+    if not majors:
+        errors.append("debian/control lists no postgresql-MAJOR-event-store package")
+    for major in majors:
+        if not pgversions_allow(pgversions, major):
+            errors.append(f"debian/control has PostgreSQL {major}, debian/pgversions does not")
+    if majors:
+        generated = []
+        for p in control_in:
+            if re.match(r"Package: .*PGVERSION", p):
+                generated += [p.replace("PGVERSION", str(m)) for m in majors]
+            else:
+                generated.append(p.replace("PGVERSION", str(majors[-1])))
+        if "\n\n".join(generated) + "\n" != control_deb:
+            errors.append("debian/control is not what 'pg_buildext updatecontrol' makes of debian/control.in: run it")
 
 for e in errors:
     print("not ok:", e)
