@@ -14,7 +14,7 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib.sh
 source "$top/scripts/lib.sh"
 
-suites=${ES_SUITES:-package layers regress isolation pgtap tap}
+suites=${ES_SUITES:-package layers regress isolation pgtap tap deb}
 port=${ES_TEST_PORT:-54329}
 
 es_install_deps
@@ -108,6 +108,35 @@ run_pg_regress() {
   cat "$work/out/$suite.log" >&2
   parse_regress "$suite" "$work/out/$suite.log" "$tests"
   [ -f "$work/out/$suite/regression.diffs" ] && cat "$work/out/$suite/regression.diffs" >&2 || true
+}
+
+# The Debian package of this version (scripts/deb.sh): built and checked;
+# on the host's Debian 12, also installed into a clean chroot, where the demo
+# runs on the packaged files.  Not for the assertion-enabled server (the
+# package is built against Debian's).
+run_deb() {
+  local out=$work/out/deb deb
+  if [ -n "${ES_PG_CONFIG:-}" ] || [ "$(id -u)" -ne 0 ]; then
+    es_log "deb: not for ES_PG_CONFIG's server, and only as root"; return 0
+  fi
+  es_log "deb: the package of PostgreSQL $ES_PG_MAJOR"
+  if bash "$top/scripts/deb.sh" build "$out" > "$work/out/deb-build.log" 2>&1; then
+    grep -E '^  (ok|FAILED) ' "$work/out/deb-build.log" >&2 || true
+    record deb/build ok
+  else
+    cat "$work/out/deb-build.log" >&2
+    record deb/build failed
+    return 0
+  fi
+  [ -f /es/pg-major ] && return 0	# a chroot makes no chroot
+  deb=$(ls "$out"/postgresql-"$ES_PG_MAJOR"-event-store_*.deb 2>/dev/null | head -n 1)
+  if [ -n "$deb" ] && bash "$top/scripts/deb.sh" install-test "$deb" > "$work/out/deb-install.log" 2>&1; then
+    grep -E '^  (ok|FAILED) |took' "$work/out/deb-install.log" >&2 || true
+    record deb/install-in-clean-chroot ok
+  else
+    cat "$work/out/deb-install.log" >&2
+    record deb/install-in-clean-chroot failed
+  fi
 }
 
 run_regress() {
