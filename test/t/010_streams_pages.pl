@@ -101,6 +101,7 @@ my ($stdout, $stderr) = run_command(
 # PRUNE for all: only VACUUM's differ, and no VACUUM runs here)
 my $prunes = 0;
 $prunes += $1 while $stdout =~ m{^Heap2/PRUNE(?:_ON_ACCESS)?\s+(\d+)}mg;
+note("summary: $prunes prunes of the streams pages in $appends appends");
 cmp_ok($prunes, '>', 0, 'the appenders pruned the streams pages');
 cmp_ok($prunes, '<', $appends / 4,
 	"they pruned a page once per several appends ($prunes prunes, $appends appends)");
