@@ -78,23 +78,23 @@ parse_regress() {	# parse_regress SUITE LOGFILE TESTS
   done
 }
 
+# run_check NAME WHAT COMMAND...: a check of the tree, one result
+run_check() {
+  local name=$1 what=$2
+  shift 2
+  es_log "$what"
+  if "$@" >&2; then record "$name" ok; else record "$name" failed; fi
+}
+
 run_package() {
-  es_log "package: META.json, control file, versions"
-  if python3 "$work/src/test/check_package.py" "$work/src" >&2; then
-    record package/metadata ok
-  else
-    record package/metadata failed
-  fi
+  run_check package/metadata "package: META.json, control file, versions, debian/" \
+    python3 "$work/src/test/check_package.py" "$work/src"
 }
 
 # the include and call graph of src/ (scripts/check_layers.py), on the build
 run_layers() {
-  es_log "layers: the include and call graph of src/"
-  if python3 "$top/scripts/check_layers.py" "$top/src" >&2; then
-    record layers/src ok
-  else
-    record layers/src failed
-  fi
+  run_check layers/src "layers: the include and call graph of src/" \
+    python3 "$top/scripts/check_layers.py" "$top/src"
 }
 
 # run_pg_regress SUITE DRIVER INPUTDIR TESTS: pg_regress or pg_isolation_regress

@@ -1,4 +1,4 @@
--- Helpers of the SQL suites, defined once.  Loaded by pg_regress's first
+-- Helpers of the SQL suites, defined once (err, stored, remote, members).  Loaded by pg_regress's first
 -- test (test/sql/setup.sql, into schema "regress", where every later test
 -- finds them) and by each pgTAP file (into pg_temp), with the psql variable
 -- "helpers" naming the schema:
@@ -48,6 +48,25 @@ LANGUAGE sql AS $$
   SELECT format('dbname=%s host=%s port=%s user=%s', current_database(),
                 split_part(current_setting('unix_socket_directories'), ',', 1),
                 current_setting('port'), current_user)
+$$;
+
+-- members(): the objects of extension event_store, described, in order.
+-- PostgreSQL 17 and later also record the row type of every table and view
+-- and every array type as members: they come and go with what they belong
+-- to, and are left out.
+CREATE FUNCTION :helpers.members() RETURNS SETOF text
+LANGUAGE sql STABLE AS $$
+  SELECT pg_describe_object(d.classid, d.objid, 0)
+    FROM pg_depend d
+   WHERE d.refclassid = 'pg_extension'::regclass
+     AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'event_store')
+     AND d.deptype = 'e'
+     AND NOT EXISTS (SELECT FROM pg_type t
+                      WHERE d.classid = 'pg_type'::regclass AND t.oid = d.objid
+                        AND (EXISTS (SELECT FROM pg_type e WHERE e.typarray = t.oid)
+                             OR EXISTS (SELECT FROM pg_class c
+                                         WHERE c.oid = t.typrelid AND c.relkind <> 'c')))
+   ORDER BY 1
 $$;
 
 -- the differences between versions of PostgreSQL that the fixtures meet

@@ -5,6 +5,10 @@
 BEGIN;
 SELECT plan(337);
 
+-- The helpers of the SQL suites (test/helpers.sql): members().
+\set helpers pg_temp
+\ir ../helpers.sql
+
 -- Extension and schema -------------------------------------------------------
 
 SELECT has_schema('event_store');
@@ -14,18 +18,7 @@ SELECT results_eq(
     $$ VALUES ('0.2.0', 'event_store', false) $$,
     'event_store 0.2.0 is installed in schema event_store and is not relocatable');
 SELECT results_eq(
-    -- (17 and later also list the tables' row types and the array types)
-    $$ SELECT pg_describe_object(d.classid, d.objid, 0)
-         FROM pg_depend d
-        WHERE d.refclassid = 'pg_extension'::regclass
-          AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'event_store')
-          AND d.deptype = 'e'
-          AND NOT EXISTS (SELECT FROM pg_type t
-                           WHERE d.classid = 'pg_type'::regclass AND t.oid = d.objid
-                             AND (EXISTS (SELECT FROM pg_type e WHERE e.typarray = t.oid)
-                                  OR EXISTS (SELECT FROM pg_class c
-                                              WHERE c.oid = t.typrelid AND c.relkind <> 'c')))
-        ORDER BY 1 $$,
+    $$ SELECT * FROM pg_temp.members() $$,
     $$ VALUES ('function event_store._es_check_checkpoint(text,bigint,bigint,bigint,boolean)'),
               ('function event_store._es_check_consumer(text)'),
               ('function event_store._es_check_not_erased(text,timestamp with time zone)'),
