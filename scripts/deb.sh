@@ -161,11 +161,12 @@ cmd_build() {
   # pg_buildext builds for the majors of debian/pgversions that are
   # "supported" (/usr/share/postgresql-common/supported-versions): this one
   # only.  debian/control lists one package per such major: made anew below.
-  need postgresql-common
+  # (pg_buildext is postgresql-server-dev-all's in bookworm, postgresql-common-dev's, which it
+  # depends on, later; postgresql-server-dev-18 alone does not bring it)
+  need rsync dpkg-dev debhelper postgresql-server-dev-all "postgresql-server-dev-$major" "postgresql-$major"
   export PG_SUPPORTED_VERSIONS=$major
   [ "$(cd "$top" && pg_buildext supported-versions)" = "$major" ] ||
     die "debian/pgversions ($(grep -v '^#' "$top/debian/pgversions" | xargs)) does not include PostgreSQL $major"
-  need rsync dpkg-dev debhelper postgresql-server-dev-all "postgresql-server-dev-$major" "postgresql-$major"
   mkdir -p "$out"
   out=$(cd "$out" && pwd)
   work=$(mktemp -d "${TMPDIR:-/tmp}/event_store-deb.XXXXXX")
