@@ -87,9 +87,6 @@ trap 'exit 143' TERM
 # lacks PATTERN TEXT: no line of TEXT matches PATTERN
 lacks() { ! grep -q "$1" <<< "$2"; }
 
-# installed PACKAGE: dpkg has PACKAGE installed
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-
 # apt_quiet ARGS...: apt-get ARGS, its output shown only if it fails
 apt_quiet() {
   local log rc=0
@@ -101,15 +98,7 @@ apt_quiet() {
 }
 
 # need PACKAGE...: install those of the Debian packages that are missing
-need() {
-  local missing=() p
-  for p in "$@"; do installed "$p" || missing+=("$p"); done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  [ "$(id -u)" -eq 0 ] || die "missing packages: ${missing[*]} (run as root to install them)"
-  es_log "installing ${missing[*]}"
-  apt_quiet update || die "apt-get update failed"
-  apt_quiet install -y --no-install-recommends "${missing[@]}" || die "could not install ${missing[*]}"
-}
+need() { es_install_packages "$@" || die "could not install what is missing of: $*"; }
 
 # ---------------------------------------------------------------------------
 # build OUTDIR
@@ -223,36 +212,24 @@ EOF
   mv -f "$tmp/clean.tar" "$tarball"
 }
 
-# in_chroot ROOT COMMAND...: COMMAND in ROOT with a clean environment
-in_chroot() {
-  local root=$1
-  shift
-  chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
-    DEBIAN_FRONTEND=noninteractive "$@"
-}
-
 # fresh_chroot ROOT TARBALL: a fresh copy of the clean system in ROOT, with
 # /proc, /dev and /dev/shm; no service starts in it
 fresh_chroot() {
-  local root=$1 tar=$2 m
+  local root=$1 tar=$2
   tar -C "$root" -xf "$tar"
-  for m in proc dev dev/shm; do
-    mkdir -p "$root/$m"
-    mount --bind "/$m" "$root/$m"
-  done
+  es_chroot_mount "$root"
   # the downloaded packages are kept between runs (apt checks them)
   mkdir -p "$cache/bookworm-clean-archives" "$root/var/cache/apt/archives"
   mount --bind "$cache/bookworm-clean-archives" "$root/var/cache/apt/archives"
-  printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
-  chmod 755 "$root/usr/sbin/policy-rc.d"
+  es_chroot_no_services "$root"
   cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 }
 
 # apt_install ROOT DEB: apt-get install DEB (a path in ROOT) and what it
 # depends on, from Debian's mirror
 apt_install() {
-  in_chroot "$1" apt-get update -qq
-  in_chroot "$1" apt-get install -y -qq --no-install-recommends "$2"
+  es_chroot "$1" apt-get update -qq
+  es_chroot "$1" apt-get install -y -qq --no-install-recommends "$2"
 }
 
 cmd_install_test() {
@@ -279,17 +256,17 @@ cmd_install_test() {
   es_log "apt-get install /es/$name (and PostgreSQL $major from Debian)"
   timed "apt-get update and install" apt_install "$root" "/es/$name" > "$work/apt.log" 2>&1 || { tail -n 30 "$work/apt.log" >&2; die "apt-get install $name failed"; }
   es_log "the demo (ES_DEMO_INSTALLED=1) on the packaged files"
-  timed "demo" in_chroot "$root" env ES_DEMO_INSTALLED=1 ES_PG_MAJOR="$major" \
+  timed "demo" es_chroot "$root" env ES_DEMO_INSTALLED=1 ES_PG_MAJOR="$major" \
     bash /es/scripts/demo.sh > "$work/demo.log" 2>&1 || rc=$?
   check "only the package and the demo's scripts in /es" \
     test "$(cd "$root/es" && find . -mindepth 1 | sort | xargs)" = "./$name ./scripts ./scripts/demo.sh ./scripts/lib.sh"
   check "no C compiler in the chroot (nothing was built there)" test ! -e "$root/usr/bin/gcc"
   check "/usr/lib/postgresql/$major/lib/event_store.so is $pkg's (dpkg -S)" \
     grep -qx "$pkg: /usr/lib/postgresql/$major/lib/event_store.so" \
-    <<< "$(in_chroot "$root" dpkg -S "/usr/lib/postgresql/$major/lib/event_store.so" 2>&1)"
+    <<< "$(es_chroot "$root" dpkg -S "/usr/lib/postgresql/$major/lib/event_store.so" 2>&1)"
   check "/usr/share/postgresql/$major/extension/event_store.control is $pkg's (dpkg -S)" \
     grep -qx "$pkg: /usr/share/postgresql/$major/extension/event_store.control" \
-    <<< "$(in_chroot "$root" dpkg -S "/usr/share/postgresql/$major/extension/event_store.control" 2>&1)"
+    <<< "$(es_chroot "$root" dpkg -S "/usr/share/postgresql/$major/extension/event_store.control" 2>&1)"
   check "the demo ran to its end (exit status $rc)" test "$rc" = 0
   check "the demo used the installed extension and built nothing" \
     grep -q 'using the installed event_store' "$work/demo.log"

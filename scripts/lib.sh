@@ -149,6 +149,13 @@ es_chroot_umount() {
   done
 }
 
+# es_chroot_no_services DIR: no service starts inside (a package's cluster
+# would take port 5432)
+es_chroot_no_services() {
+  printf '#!/bin/sh\nexit 101\n' > "$1/usr/sbin/policy-rc.d"
+  chmod 755 "$1/usr/sbin/policy-rc.d"
+}
+
 # es_chroot DIR COMMAND...: run COMMAND inside the chroot DIR with a clean
 # environment, but for the ES_* and CI variables of this one
 es_chroot() {
@@ -179,9 +186,7 @@ es_chroot_make() {
     es_log "debootstrap --variant=minbase $suite $dir"
     debootstrap --variant=minbase "$suite" "$dir" "$ES_MIRROR" > "$ES_CACHE/$suite.log" 2>&1 || {
       tail -n 20 "$ES_CACHE/$suite.log" >&2; return 1; }
-    # no service starts inside (a package's cluster would take port 5432)
-    printf '#!/bin/sh\nexit 101\n' > "$dir/usr/sbin/policy-rc.d"
-    chmod 755 "$dir/usr/sbin/policy-rc.d"
+    es_chroot_no_services "$dir"
     # sid's Release file is a fixed snapshot whose Valid-Until has passed
     if [ "$suite" = sid ]; then
       echo 'Acquire::Check-Valid-Until "false";' > "$dir/etc/apt/apt.conf.d/99event-store"
