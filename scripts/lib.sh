@@ -45,6 +45,13 @@ es_build_install() {
   make -C "$top" -s install PG_CONFIG="$(es_pg_config)" >/dev/null
 }
 
+# es_copy_tree SRC DST: the source tree SRC into DST (made the same), without
+# .git and what a build leaves
+es_copy_tree() {
+  mkdir -p "$2"
+  rsync -a --delete --exclude .git --exclude '*.o' --exclude '*.so' --exclude '*.bc' "$1/" "$2/"
+}
+
 # initdb refuses to run as root: run cluster commands as postgres then.
 es_as_pg() {
   if [ "$(id -u)" -eq 0 ]; then

@@ -36,7 +36,7 @@ failures=()
 trap cleanup EXIT
 
 # The suites write next to their inputs: run them on a copy the cluster user owns.
-rsync -a --exclude .git --exclude '*.o' --exclude '*.so' "$top/" "$work/src/"
+es_copy_tree "$top" "$work/src"
 mkdir -p "$work/out"
 [ "$(id -u)" -eq 0 ] && chown -R postgres:postgres "$work/src" "$work/out"
 

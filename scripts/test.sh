@@ -68,9 +68,7 @@ run_one() {
 run_chroot() {
   local major=$1 dir
   dir=$(es_chroot_make "$major") || return 1
-  mkdir -p "$dir/es/src"
-  rsync -a --delete --exclude .git --exclude '*.o' --exclude '*.so' --exclude '*.bc' \
-    "$top/" "$dir/es/src/"
+  es_copy_tree "$top" "$dir/es/src"
   cp "$top/scripts/lib.sh" "$dir/es/lib.sh"
   # the dump an earlier version of the matrix made, to restore on this one
   rm -rf "$dir/es/dumps-in"
@@ -86,8 +84,7 @@ run_cassert() {
   local major=$1 pgc copy
   pgc=$(es_cassert_build "$major") || return 1
   copy=$ES_CACHE/src-cassert
-  mkdir -p "$copy"
-  rsync -a --delete --exclude .git --exclude '*.o' --exclude '*.so' --exclude '*.bc' "$top/" "$copy/"
+  es_copy_tree "$top" "$copy"
   ES_PG_MAJOR=$major ES_PG_CONFIG=$pgc ES_SKIP_BUILD=0 bash "$copy/scripts/suites.sh"
 }
 

@@ -69,7 +69,7 @@ cleanup() {
 trap cleanup EXIT
 
 # pg_regress writes next to its inputs: run it on a copy the cluster user owns.
-rsync -a --exclude .git --exclude '*.o' --exclude '*.so' "$top/" "$work/src/"
+es_copy_tree "$top" "$work/src"
 mkdir -p "$work/out" "$work/valgrind"
 [ "$(id -u)" -eq 0 ] && chown -R postgres:postgres "$work/src" "$work/out" "$work/valgrind"
 
