@@ -30,7 +30,6 @@
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/fmgroids.h"
 #include "utils/jsonb.h"
 #include "utils/regproc.h"
 #include "utils/rel.h"
@@ -618,9 +617,6 @@ es_upcasters_check(PG_FUNCTION_ARGS)
 	bool		nulls[Natts_es_upcasters];
 	bool		replace[Natts_es_upcasters];
 	char	   *signature;
-	LOCAL_FCINFO(regproc_fcinfo, 1);
-	FmgrInfo	flinfo;
-	Datum		fnd;
 	Oid			fn;
 	Oid			owner;
 
@@ -649,24 +645,7 @@ es_upcasters_check(PG_FUNCTION_ARGS)
 	es_validate_type(DatumGetTextPP(values[Anum_es_upcasters_type - 1]));
 
 	signature = TextDatumGetCString(values[Anum_es_upcasters_upcaster - 1]);
-
-	/*
-	 * A signature names its function: to_regprocedure of PostgreSQL 16 and
-	 * later also takes a number for the function's OID, which 15 refuses;
-	 * refused on every version.
-	 */
-	if (signature[0] != '\0' &&
-		strspn(signature, "0123456789") == strlen(signature))
-		fn = InvalidOid;
-	else
-	{
-		fmgr_info(F_TO_REGPROCEDURE, &flinfo);
-		InitFunctionCallInfoData(*regproc_fcinfo, &flinfo, 1, InvalidOid, NULL, NULL);
-		regproc_fcinfo->args[0].value = CStringGetTextDatum(signature);
-		regproc_fcinfo->args[0].isnull = false;
-		fnd = FunctionCallInvoke(regproc_fcinfo);
-		fn = regproc_fcinfo->isnull ? InvalidOid : DatumGetObjectId(fnd);
-	}
+	fn = es_signature_lookup(signature);
 	if (OidIsValid(fn))
 		LockDatabaseObject(ProcedureRelationId, fn, 0, AccessShareLock);
 	if (!OidIsValid(fn) || es_upcaster_shape(cat, fn, &owner) < 0)

@@ -677,9 +677,6 @@ es_upcaster_hash(text *type, int32 version)
 static Oid
 es_resolve_uncached(const EsCatalog *cat, const char *signature)
 {
-	LOCAL_FCINFO(fcinfo, 1);
-	FmgrInfo	flinfo;
-	Datum		value;
 	Oid			save_userid;
 	int			save_sec_context;
 	int			nest;
@@ -699,12 +696,7 @@ es_resolve_uncached(const EsCatalog *cat, const char *signature)
 	(void) set_config_option("search_path", ES_SAFE_SEARCH_PATH,
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
-	fmgr_info(F_TO_REGPROCEDURE, &flinfo);
-	InitFunctionCallInfoData(*fcinfo, &flinfo, 1, InvalidOid, NULL, NULL);
-	fcinfo->args[0].value = CStringGetTextDatum(signature);
-	fcinfo->args[0].isnull = false;
-	value = FunctionCallInvoke(fcinfo);
-	result = fcinfo->isnull ? InvalidOid : DatumGetObjectId(value);
+	result = es_signature_lookup(signature);
 	AtEOXact_GUC(false, nest);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return result;

@@ -20,6 +20,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
@@ -353,4 +354,29 @@ es_jsonb_next_pair(JsonbIterator **it, JsonbValue *key, JsonbValue *value)
 		return true;
 	}
 	return false;
+}
+
+/*
+ * The function a signature such as "app.f(jsonb)" names, with the current
+ * search_path and privileges; InvalidOid if there is none.  A signature
+ * names its function: to_regprocedure of PostgreSQL 16 and later also takes
+ * a number for the function's OID, which 15 refuses; refused on every
+ * version (rows of event_store.upcasters are read and written through here).
+ */
+Oid
+es_signature_lookup(const char *signature)
+{
+	LOCAL_FCINFO(fcinfo, 1);
+	FmgrInfo	flinfo;
+	Datum		value;
+
+	if (signature[0] != '\0' &&
+		strspn(signature, "0123456789") == strlen(signature))
+		return InvalidOid;
+	fmgr_info(F_TO_REGPROCEDURE, &flinfo);
+	InitFunctionCallInfoData(*fcinfo, &flinfo, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = CStringGetTextDatum(signature);
+	fcinfo->args[0].isnull = false;
+	value = FunctionCallInvoke(fcinfo);
+	return fcinfo->isnull ? InvalidOid : DatumGetObjectId(value);
 }

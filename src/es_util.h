@@ -37,6 +37,7 @@ extern void es_inserter_index(EsInserter *ins, TupleTableSlot *slot,
 extern void es_inserter_close(EsInserter *ins);
 
 /* names (streams, types, categories): compared byte for byte, hashed */
+extern Oid	es_signature_lookup(const char *signature);
 extern uint64 es_name_hash(text *name);
 extern bool es_same_name(text *a, text *b);
 extern text *es_category_of(text *name);

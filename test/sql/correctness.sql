@@ -95,6 +95,21 @@ SELECT regress.err($$DELETE FROM event_store.upcasters WHERE type = 'OkUp' AND f
 RESET ROLE;
 SELECT es_unregister_upcaster('OkUp', 3);
 SELECT es_unregister_upcaster('OkUp', 2);
+-- A signature names its function, never an OID (to_regprocedure of 16 and
+-- later takes one): refused to the keeper; the owner of the table may store
+-- any text (a restore), and a read then finds no function (42883) on every
+-- version, never the function of that OID.
+SET ROLE regress_ok_keeper;
+SELECT regexp_replace(regress.err(format($$INSERT INTO event_store.upcasters (type, from_schema_version, upcaster)
+                     VALUES ('OkNum', 1, %L)$$, 'regress.ok_up(jsonb)'::regprocedure::oid::text)),
+                      'function \d+', 'function OID');
+RESET ROLE;
+INSERT INTO event_store.upcasters (type, from_schema_version, upcaster)
+VALUES ('OkNum', 1, 'regress.ok_up(jsonb)'::regprocedure::oid::text);
+SELECT last_version FROM es_append('oknum-1', 0, 'OkNum', '{}');
+SELECT regexp_replace(regexp_replace(regress.err($$SELECT * FROM es_read_stream('oknum-1')$$),
+                                     'position \d+', 'position N'), 'function \d+', 'function OID');
+DELETE FROM event_store.upcasters WHERE type = 'OkNum';
 
 -- 7. An upcaster is resolved under a fixed search_path, not the reader's:
 -- a function planted in a schema on the first reader's path is never run,
