@@ -108,7 +108,7 @@ es_delete_rows_of(Oid relid, Oid idxid, text *stream, AttrNumber highest,
 				  int64 *max_value)
 {
 	Relation	rel = es_table_open(relid, RowExclusiveLock);
-	Relation	idx = index_open(idxid, AccessShareLock);
+	Relation	idx = es_index_open(idxid, AccessShareLock);
 	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	EsScan		scan;
 	int64		deleted = 0;
@@ -185,7 +185,7 @@ es_set_stream_metadata(PG_FUNCTION_ARGS)
 	es_require_writer(cat, "es_set_stream_metadata()");
 
 	streams = es_table_open(cat->streams, RowExclusiveLock);
-	name_index = index_open(cat->streams_name, AccessShareLock);
+	name_index = es_index_open(cat->streams_name, AccessShareLock);
 	for (;;)
 	{
 		Jsonb	   *old;
@@ -244,7 +244,7 @@ es_delete_stream(PG_FUNCTION_ARGS)
 	es_require_writer(cat, "es_delete_stream()");
 
 	streams = es_table_open(cat->streams, RowExclusiveLock);
-	name_index = index_open(cat->streams_name, AccessShareLock);
+	name_index = es_index_open(cat->streams_name, AccessShareLock);
 	for (;;)
 	{
 		Jsonb	   *metadata;
@@ -277,7 +277,7 @@ static void
 es_erase_claim(const EsCatalog *cat, text *stream, EsStream *st)
 {
 	Relation	streams = es_table_open(cat->streams, RowExclusiveLock);
-	Relation	name_index = index_open(cat->streams_name, AccessShareLock);
+	Relation	name_index = es_index_open(cat->streams_name, AccessShareLock);
 
 	for (;;)
 	{

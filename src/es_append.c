@@ -330,7 +330,7 @@ es_find_retry(const EsCatalog *cat, text *stream, bool expected_any,
 		return false;
 
 	rel = es_table_open(cat->events, AccessShareLock);
-	idx = index_open(cat->events_event_id, AccessShareLock);
+	idx = es_index_open(cat->events_event_id, AccessShareLock);
 	for (i = first_given; i < n; i++)
 	{
 		EsStoredId	stored;
@@ -507,7 +507,7 @@ es_append_events(text *stream, bool expected_any, int64 expected,
 	PreventCommandDuringRecovery("es_append()");
 
 	streams = es_table_open(cat->streams, RowExclusiveLock);
-	name_index = index_open(cat->streams_name, AccessShareLock);
+	name_index = es_index_open(cat->streams_name, AccessShareLock);
 	if (!es_append_claim(cat, streams, name_index, stream, expected_any,
 						 expected, evs, n, &st, result))
 	{

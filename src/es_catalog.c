@@ -27,6 +27,7 @@
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "commands/extension.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -120,17 +121,44 @@ es_catalog_current(void)
  * uncommitted DROP EXTENSION finds the table gone once the DROP commits:
  * that is an error of its own, not a failure to open a relation.
  */
+static void
+es_report_dropped(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("extension \"event_store\" was dropped while this call waited for it"),
+			 errhint("Run the call again.")));
+}
+
 Relation
 es_table_open(Oid relid, LOCKMODE lockmode)
 {
 	Relation	rel = try_table_open(relid, lockmode);
 
 	if (rel == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("extension \"event_store\" was dropped while this call waited for it"),
-				 errhint("Run the call again.")));
+		es_report_dropped();
 	return rel;
+}
+
+/*
+ * The extension's index, locked, as es_table_open.  Its table is locked
+ * first, so a DROP EXTENSION cannot commit between the two opens; but the
+ * OIDs come from a cache that a DROP committed meanwhile may have made
+ * stale, and index_open of a dropped OID fails with an internal error
+ * ("could not open relation").  So: lock the OID, then check that it still
+ * names a relation, as try_table_open does (PostgreSQL 15 has no
+ * try_index_open).
+ */
+Relation
+es_index_open(Oid indexid, LOCKMODE lockmode)
+{
+	LockRelationOid(indexid, lockmode);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(indexid)))
+	{
+		UnlockRelationOid(indexid, lockmode);
+		es_report_dropped();
+	}
+	return index_open(indexid, NoLock);
 }
 
 /*
@@ -199,15 +227,28 @@ static const Oid es_upcast_types[2] = {JSONBOID, JSONBOID};
  */
 static bool es_catalog_load(EsCatalog *cat);
 
-static void
+/*
+ * Load a composite type's descriptor into the type cache.  Its relation is
+ * locked first: the type cache opens it with relation_open, which fails with
+ * an internal error if a DROP EXTENSION committed since the OIDs were looked
+ * up.  False if it is gone.
+ */
+static bool
 es_warm_type(Oid typid)
 {
+	Oid			typrelid = OidIsValid(typid) ? get_typ_typrelid(typid) : InvalidOid;
+	Relation	rel;
 	TupleDesc	desc;
 
-	if (!OidIsValid(typid))
-		return;
+	if (!OidIsValid(typrelid))
+		return !OidIsValid(typid);
+	rel = try_relation_open(typrelid, AccessShareLock);
+	if (rel == NULL)
+		return false;
 	desc = lookup_rowtype_tupdesc(typid, -1);
 	ReleaseTupleDesc(desc);
+	relation_close(rel, AccessShareLock);
+	return true;
 }
 
 const EsCatalog *
@@ -247,6 +288,21 @@ es_catalog_if_installed(void)
 }
 
 /*
+ * The lookups below take no lock until they check the columns, so a DROP
+ * EXTENSION (and a CREATE after it) can commit between two of them: what
+ * they found may then be part of a dropped installation and part of
+ * another.  This tells: the extension is no longer the one whose OID the
+ * first lookup found.  A load that finds it so reports the drop, never an
+ * internal error or a damaged installation.
+ */
+static bool
+es_extension_changed(Oid extoid)
+{
+	AcceptInvalidationMessages();
+	return get_extension_oid("event_store", true) != extoid;
+}
+
+/*
  * Look up the extension's objects into cat; cat->namespace stays invalid
  * when the extension is not installed.  False if one of its tables vanished
  * while we waited for its lock.
@@ -256,6 +312,7 @@ es_catalog_load(EsCatalog *cat)
 {
 	Oid			extoid;
 	bool		ours;
+	bool		complete;
 
 	extoid = get_extension_oid("event_store", true);
 	if (!OidIsValid(extoid))
@@ -270,12 +327,17 @@ es_catalog_load(EsCatalog *cat)
 		cat->namespace = InvalidOid;	/* CREATE EXTENSION is running its script */
 		return true;
 	}
+
 	if (getExtensionOfObject(RelationRelationId, cat->events) != extoid ||
 		getExtensionOfObject(RelationRelationId, cat->streams) != extoid)
+	{
+		if (es_extension_changed(extoid))
+			return false;
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the tables of extension \"event_store\" are not members of it"),
 				 errhint("Reinstall the extension.")));
+	}
 	cat->events_pkey = es_relid("events_pkey", cat->namespace);
 	cat->events_stream_version = es_relid("events_stream_version_key", cat->namespace);
 	cat->events_event_id = es_relid("events_event_id_key", cat->namespace);
@@ -312,18 +374,21 @@ es_catalog_load(EsCatalog *cat)
 		!OidIsValid(cat->upcasters_pkey) ||
 		!OidIsValid(cat->erasures) || !OidIsValid(cat->erasures_pkey) ||
 		!OidIsValid(cat->event_type) || !OidIsValid(cat->upcast_type))
+	{
+		if (es_extension_changed(extoid))
+			return false;
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the objects of extension \"event_store\" are incomplete"),
 				 errhint("Reinstall the extension.")));
+	}
 
-	if (!es_check_columns(cat->events, "events", es_events_types, Natts_es_events) ||
-		!es_check_columns(cat->streams, "streams", es_streams_types, Natts_es_streams) ||
-		!es_check_columns(cat->snapshots, "snapshots", es_snapshots_types, Natts_es_snapshots) ||
-		!es_check_columns(cat->upcasters, "upcasters", es_upcasters_types, Natts_es_upcasters) ||
-		!es_check_columns(cat->erasures, "erasures", es_erasures_types, Natts_es_erasures) ||
-		!es_check_columns(get_typ_typrelid(cat->upcast_type), "es_upcast", es_upcast_types, 2))
-		return false;
+	complete = es_check_columns(cat->events, "events", es_events_types, Natts_es_events) &&
+		es_check_columns(cat->streams, "streams", es_streams_types, Natts_es_streams) &&
+		es_check_columns(cat->snapshots, "snapshots", es_snapshots_types, Natts_es_snapshots) &&
+		es_check_columns(cat->upcasters, "upcasters", es_upcasters_types, Natts_es_upcasters) &&
+		es_check_columns(cat->erasures, "erasures", es_erasures_types, Natts_es_erasures) &&
+		es_check_columns(get_typ_typrelid(cat->upcast_type), "es_upcast", es_upcast_types, 2);
 
 	/*
 	 * Load the descriptors of the result types into the type cache now.
@@ -333,12 +398,13 @@ es_catalog_load(EsCatalog *cat)
 	 * once the DROP commits.  A session that has used the extension parses
 	 * from the cache and reaches es_table_open, which says what happened.
 	 */
-	es_warm_type(cat->event_type);
-	es_warm_type(cat->upcast_type);
-	es_warm_type(GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
-								 CStringGetDatum("es_append_result"),
-								 ObjectIdGetDatum(cat->namespace)));
-	return true;
+	complete = complete &&
+		es_warm_type(cat->event_type) &&
+		es_warm_type(cat->upcast_type) &&
+		es_warm_type(GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+									 CStringGetDatum("es_append_result"),
+									 ObjectIdGetDatum(cat->namespace)));
+	return complete && !es_extension_changed(extoid);
 }
 
 const EsCatalog *

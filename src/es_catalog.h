@@ -6,7 +6,7 @@
  *	  are looked up once per backend, forgotten when a relcache invalidation
  *	  touches one of the tables, and refused when the installed version of
  *	  the extension is not the library's.  Also the privilege check and the
- *	  table open every function goes through.
+ *	  table and index opens every function goes through.
  *
  *-------------------------------------------------------------------------
  */
@@ -46,5 +46,6 @@ extern const EsCatalog *es_catalog_if_installed(void);
 extern bool es_catalog_current(void);
 extern void es_require_privilege(Oid relid, AclMode mode);
 extern Relation es_table_open(Oid relid, LOCKMODE lockmode);
+extern Relation es_index_open(Oid indexid, LOCKMODE lockmode);
 
 #endif							/* ES_CATALOG_H */

@@ -472,7 +472,7 @@ es_rule_streams_load(const EsCatalog *cat)
 		return;
 	es_nameset_begin_load(&es_rule_streams, cat->streams);
 	rel = es_table_open(cat->streams, AccessShareLock);
-	idx = index_open(cat->streams_with_metadata, AccessShareLock);
+	idx = es_index_open(cat->streams_with_metadata, AccessShareLock);
 	es_scan_init(&scan, rel, idx);
 	es_scan_begin(&scan, SnapshotAny);
 	while (es_scan_next(&scan, ForwardScanDirection))
@@ -1022,7 +1022,7 @@ es_emitter_step(EsEmitter *em, text *type, int32 version, int64 position)
 	step->from_version = version;
 	{
 		Relation	rel = es_table_open(em->cat->upcasters, AccessShareLock);
-		Relation	idx = index_open(em->cat->upcasters_pkey, AccessShareLock);
+		Relation	idx = es_index_open(em->cat->upcasters_pkey, AccessShareLock);
 		EsScan		scan;
 
 		es_scan_init(&scan, rel, idx);

@@ -41,7 +41,7 @@ int64
 es_newest_position(const EsCatalog *cat, Snapshot snapshot, int64 below)
 {
 	Relation	rel = es_table_open(cat->events, AccessShareLock);
-	Relation	idx = index_open(cat->events_pkey, AccessShareLock);
+	Relation	idx = es_index_open(cat->events_pkey, AccessShareLock);
 	EsScan		scan;
 	int64		result = 0;
 
@@ -206,7 +206,7 @@ int64
 es_max_stored_version(const EsCatalog *cat, text *stream)
 {
 	Relation	rel = es_table_open(cat->events, AccessShareLock);
-	Relation	idx = index_open(cat->events_stream_version, AccessShareLock);
+	Relation	idx = es_index_open(cat->events_stream_version, AccessShareLock);
 	EsScan		scan;
 	int64		result = 0;
 
@@ -233,7 +233,7 @@ es_event_created_at(const EsCatalog *cat, Snapshot snapshot, text *stream,
 					int64 version, TimestampTz *created_at)
 {
 	Relation	rel = es_table_open(cat->events, AccessShareLock);
-	Relation	idx = index_open(cat->events_stream_version, AccessShareLock);
+	Relation	idx = es_index_open(cat->events_stream_version, AccessShareLock);
 	EsScan		scan;
 	bool		found;
 

@@ -256,7 +256,7 @@ es_read_all(PG_FUNCTION_ARGS)
 	{
 		EsFeedScan	fs;
 
-		idx = index_open(cat->events_pkey, AccessShareLock);
+		idx = es_index_open(cat->events_pkey, AccessShareLock);
 		es_feed_scan_begin(&fs, r.rel, idx, r.snapshot, NULL, after, r.horizon);
 		while (count < max_count && es_feed_scan_next(&fs))
 		{
@@ -271,7 +271,7 @@ es_read_all(PG_FUNCTION_ARGS)
 		EsFeedScan *scans = palloc(sizeof(EsFeedScan) * ntypes);
 		int			i;
 
-		idx = index_open(cat->events_type_position, AccessShareLock);
+		idx = es_index_open(cat->events_type_position, AccessShareLock);
 		for (i = 0; i < ntypes; i++)
 		{
 			es_feed_scan_begin(&scans[i], r.rel, idx, r.snapshot,
@@ -348,7 +348,7 @@ es_read_category(PG_FUNCTION_ARGS)
 	es_group_args(fcinfo, 3, &member, &size);
 	cat = es_ready();
 	es_feed_read_begin(fcinfo, cat, "es_read_category()", &r);
-	idx = index_open(cat->events_category_position, AccessShareLock);
+	idx = es_index_open(cat->events_category_position, AccessShareLock);
 
 	es_feed_scan_begin(&fs, r.rel, idx, r.snapshot, category, after, r.horizon);
 	while (count < max_count && es_feed_scan_next(&fs))

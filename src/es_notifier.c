@@ -203,7 +203,7 @@ es_notifier_scan(const EsCatalog *cat, Snapshot snapshot, int64 upto, int64 hori
 				 EsNews *news)
 {
 	Relation	rel = es_table_open(cat->events, AccessShareLock);
-	Relation	idx = index_open(cat->events_pkey, AccessShareLock);
+	Relation	idx = es_index_open(cat->events_pkey, AccessShareLock);
 	EsScan		scan;
 	text	   *last_stream = NULL;
 

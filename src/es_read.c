@@ -83,7 +83,7 @@ es_read_stream(PG_FUNCTION_ARGS)
 
 	rel = es_table_open(cat->events, AccessShareLock);
 	es_check_event_desc(desc, rel);
-	idx = index_open(cat->events_stream_version, AccessShareLock);
+	idx = es_index_open(cat->events_stream_version, AccessShareLock);
 
 	es_scan_init(&scan, rel, idx);
 	es_scan_key_text(&scan, 1, stream);
@@ -137,7 +137,7 @@ es_scan_stream(EsEmitter *em, text *stream, int64 from, int64 until,
 {
 	const EsCatalog *cat = em->cat;
 	Relation	rel = es_table_open(cat->events, AccessShareLock);
-	Relation	idx = index_open(cat->events_stream_version, AccessShareLock);
+	Relation	idx = es_index_open(cat->events_stream_version, AccessShareLock);
 	EsScan		scan;
 
 	es_check_event_desc(em->desc, rel);
@@ -236,7 +236,7 @@ es_usable_snapshot(const EsCatalog *cat, Snapshot snapshot, text *stream,
 		return false;
 
 	rel = es_table_open(cat->snapshots, AccessShareLock);
-	idx = index_open(cat->snapshots_pkey, AccessShareLock);
+	idx = es_index_open(cat->snapshots_pkey, AccessShareLock);
 	es_scan_init(&scan, rel, idx);
 	es_scan_key_text(&scan, 1, stream);
 	found = es_scan_first(&scan, snapshot, ForwardScanDirection);

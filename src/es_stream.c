@@ -683,7 +683,7 @@ es_stream_view(const EsCatalog *cat, Snapshot snapshot, text *name,
 			   EsStreamView *view, bool want_metadata)
 {
 	Relation	rel = es_table_open(cat->streams, AccessShareLock);
-	Relation	idx = index_open(cat->streams_name, AccessShareLock);
+	Relation	idx = es_index_open(cat->streams_name, AccessShareLock);
 	EsScan		scan;
 
 	memset(view, 0, sizeof(EsStreamView));

@@ -137,7 +137,7 @@ es_trigger_pre_commit(void)
 	 */
 	PushActiveSnapshot(GetTransactionSnapshot());
 	streams = es_table_open(cat->streams, RowExclusiveLock);
-	name_index = index_open(cat->streams_name, AccessShareLock);
+	name_index = es_index_open(cat->streams_name, AccessShareLock);
 	foreach(lc, es_created_streams)
 	{
 		EsCreatedStream *created = (EsCreatedStream *) lfirst(lc);
@@ -202,7 +202,7 @@ static void
 es_claim_stream(const EsCatalog *cat, text *stream, EsStream *claimed)
 {
 	Relation	streams = es_table_open(cat->streams, RowExclusiveLock);
-	Relation	name_index = index_open(cat->streams_name, AccessShareLock);
+	Relation	name_index = es_index_open(cat->streams_name, AccessShareLock);
 	EsStream	st;
 
 	for (;;)
@@ -463,7 +463,7 @@ es_events_after_statement(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 
 	streams = es_table_open(cat->streams, RowExclusiveLock);
-	name_index = index_open(cat->streams_name, AccessShareLock);
+	name_index = es_index_open(cat->streams_name, AccessShareLock);
 
 	if (inserted != NULL && tuplestore_tuple_count(inserted) > 0)
 	{
