@@ -263,9 +263,15 @@ sub es_check_log
 {
 	my ($node, $label) = @_;
 	my $log = slurp_file($node->logfile);
-	my @signal = $log =~ /^.*terminated by signal.*$/mg;
-	my @panic = $log =~ /^.*\bPANIC\b.*$/mg;
-	my @xx = $log =~ /^.* XX000 .*\b(?:ERROR|FATAL|PANIC):.*$/mg;
+	# line by line: a pattern over the whole log backtracks without end on
+	# a long log with an XX000 line in it
+	my (@signal, @panic, @xx);
+	for my $line (split /\n/, $log)
+	{
+		push @signal, $line if index($line, 'terminated by signal') >= 0;
+		push @panic, $line if $line =~ /\bPANIC\b/;
+		push @xx, $line if index($line, ' XX000 ') >= 0 && $line =~ /\b(?:ERROR|FATAL|PANIC):/;
+	}
 	is(scalar(@signal), 0, "$label: no server process was terminated by a signal")
 	  or diag(join("\n", @signal[ 0 .. ($#signal < 4 ? $#signal : 4) ]));
 	is(scalar(@panic), 0, "$label: no PANIC in the server log")
