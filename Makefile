@@ -8,6 +8,7 @@ OBJS         = src/es_util.o src/es_scan.o \
                src/es_stream.o src/es_events.o \
                src/es_emit.o src/es_notifier.o \
                src/es_append.o src/es_trigger.o src/es_read.o src/es_feed.o src/es_admin.o \
+               src/es_project.o \
                src/event_store.o
 DATA         = event_store--$(EXTVERSION).sql event_store--0.1.0.sql \
                event_store--0.1.0--0.2.0.sql
@@ -23,7 +24,7 @@ PGFILEDESC   = "event_store - PostgreSQL as an event store"
 #   make check-layers        the layering of src/ (src/README.md)
 #   make check-all           all of them on a throwaway cluster: scripts/test.sh
 REGRESS      = setup append read feed triggers errors limits lifecycle atomicity privileges \
-               correctness reinstall
+               correctness projections reinstall
 REGRESS_OPTS = --inputdir=test
 
 ISOLATION      = append_conflict append_vs_insert conflict_after_rollback feed_gap_safe snapshot_vs_append erase_vs_append erase_vs_snapshot \

@@ -385,3 +385,607 @@ BEGIN
             HINT = 'Register the missing upcasters (as the owner of event_store.upcasters, with INSERT), or remove the ones past the hole; reads of the type upcast events from below the hole only up to it.';
   END LOOP;
 END $$;
+
+-- Projections ---------------------------------------------------------------
+-- A projection is a handler function the server runs on the feed, page by
+-- page: each page, the handler's effects and the new checkpoint in one
+-- transaction, as the role that registered it (docs/projections.md).
+
+-- The rules of handlers (C, es_project.c): the kind and signature of the
+-- function, and the caller's right to execute it.  Returns the shape:
+-- 'page' for (es_event[]), 'event' for (es_event), 'reset' for ().
+CREATE FUNCTION event_store._es_check_handler(handler regprocedure, reset boolean DEFAULT false)
+RETURNS text
+AS 'MODULE_PATHNAME', 'es_check_handler_sql' LANGUAGE C STABLE PARALLEL UNSAFE;
+-- Call a registered handler as the role that registered it, under a fixed
+-- search_path, as a security-restricted operation.
+CREATE FUNCTION event_store._es_call_handler(
+    projection text, handler text, shape text, owner name, events event_store.es_event[])
+RETURNS void
+AS 'MODULE_PATHNAME', 'es_call_handler' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+-- A row of projections: the handler's signature resolves to a handler of
+-- that shape, the reset handler to one of no argument, the owner exists, is
+-- not a superuser and may execute both.
+CREATE FUNCTION event_store._es_check_projection_row(
+    handler text, shape text, reset_handler text, owner name, privileges boolean DEFAULT true)
+RETURNS void
+AS 'MODULE_PATHNAME', 'es_check_projection_row_sql' LANGUAGE C STABLE PARALLEL UNSAFE;
+-- Refuse to run or change a projection from inside a handler (its page
+-- holds the projection's row: it would apply events twice, or lose them).
+CREATE FUNCTION event_store._es_check_not_in_handler() RETURNS void
+AS 'MODULE_PATHNAME', 'es_check_not_in_handler_sql' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+-- Does the current role act for owner (a member of it, with its
+-- privileges)?  False for a role that no longer exists.
+CREATE FUNCTION event_store._es_acts_for(owner name) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce((SELECT pg_catalog.pg_has_role(current_user, r.oid, 'USAGE')
+                       FROM pg_catalog.pg_roles r WHERE r.rolname = owner), false)
+$$;
+-- The filter of a projection, by the rules of the feed's arguments.
+CREATE FUNCTION event_store._es_check_filter(category text, types text[]) RETURNS void
+AS 'MODULE_PATHNAME', 'es_check_filter_sql' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+-- Wake this database's worker when the transaction commits.
+CREATE FUNCTION event_store._es_wake_runner() RETURNS void
+AS 'MODULE_PATHNAME', 'es_wake_runner_sql' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+-- The position the session's last feed read got to (NULL before one).
+CREATE FUNCTION event_store.es_feed_reached()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'es_feed_reached' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION event_store.es_feed_reached() IS
+    'The position the session''s last es_read_all or es_read_category got to: save it as the checkpoint, even when the read returned nothing';
+
+CREATE TABLE event_store.projections (
+    name                text COLLATE "C" NOT NULL,
+    handler             text NOT NULL,
+    shape               text NOT NULL,
+    reset_handler       text,
+    category            text COLLATE "C",
+    types               text[] COLLATE "C",
+    page_size           integer NOT NULL,
+    on_error            text NOT NULL,
+    max_attempts        integer NOT NULL,
+    backoff             interval NOT NULL,
+    owner               name NOT NULL,
+    state               text NOT NULL DEFAULT 'running',
+    position            bigint NOT NULL DEFAULT 0,
+    attempts            integer NOT NULL DEFAULT 0,
+    retry_at            timestamptz,
+    error_position      bigint,
+    error_sqlstate      text,
+    error_message       text,
+    error_context       text,
+    error_at            timestamptz,
+    processed           bigint NOT NULL DEFAULT 0,
+    dead_lettered       bigint NOT NULL DEFAULT 0,
+    last_processed_at   timestamptz,
+    rebuild_to          bigint,
+    rebuild_started_at  timestamptz,
+    registered_at       timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT projections_pkey PRIMARY KEY (name),
+    CONSTRAINT projections_shape_check CHECK (shape IN ('page', 'event')),
+    CONSTRAINT projections_filter_check CHECK (category IS NULL OR types IS NULL),
+    CONSTRAINT projections_page_size_check CHECK (page_size BETWEEN 1 AND 10000),
+    CONSTRAINT projections_on_error_check CHECK (on_error IN ('pause', 'skip')),
+    CONSTRAINT projections_max_attempts_check CHECK (max_attempts BETWEEN 1 AND 100),
+    CONSTRAINT projections_backoff_check CHECK (backoff >= '0' AND backoff <= '1 day'),
+    CONSTRAINT projections_state_check CHECK (state IN ('running', 'paused', 'faulted')),
+    CONSTRAINT projections_position_check CHECK (position >= 0 AND attempts BETWEEN 0 AND 1000),
+    CONSTRAINT projections_retry_at_check CHECK (retry_at IS NULL OR isfinite(retry_at))
+);
+COMMENT ON TABLE event_store.projections IS 'Projections the server runs: handler, filter, policy, checkpoint and state';
+COMMENT ON COLUMN event_store.projections.handler IS 'The handler''s signature: (es_event[]) for a page, (es_event) for one event at a time';
+COMMENT ON COLUMN event_store.projections.owner IS 'The role that registered it: the handler runs as this role';
+COMMENT ON COLUMN event_store.projections.state IS 'running, paused (by a user) or faulted (an event failed max_attempts times under on_error = pause)';
+COMMENT ON COLUMN event_store.projections.position IS 'The checkpoint: every event up to it is applied';
+COMMENT ON COLUMN event_store.projections.retry_at IS 'After a failure: the page is not tried again before this time';
+COMMENT ON COLUMN event_store.projections.rebuild_to IS 'During a rebuild: the head when it started';
+
+-- Events a projection skipped (on_error = skip), one row each.  Keyed by
+-- consumer, so that other consumers of the feed can park events here too.
+CREATE TABLE event_store.dead_letters (
+    consumer        text COLLATE "C" NOT NULL,
+    owner           name NOT NULL,
+    position        bigint NOT NULL,
+    stream          text NOT NULL,
+    version         bigint NOT NULL,
+    type            text NOT NULL,
+    event_id        uuid NOT NULL,
+    attempts        integer NOT NULL,
+    sqlstate        text NOT NULL,
+    message         text NOT NULL,
+    context         text,
+    failed_at       timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT dead_letters_pkey PRIMARY KEY (consumer, position)
+);
+COMMENT ON TABLE event_store.dead_letters IS 'Events a consumer skipped after its handler failed on them, with the last error';
+
+SELECT pg_catalog.pg_extension_config_dump('event_store.projections', '');
+SELECT pg_catalog.pg_extension_config_dump('event_store.dead_letters', '');
+
+-- The projection's row for a control function: it exists (42704), and the
+-- caller acts for the role that registered it (42501).
+CREATE FUNCTION event_store._es_projection_for_update(projection text)
+RETURNS event_store.projections
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p event_store.projections;
+BEGIN
+    IF projection IS NULL THEN
+        RAISE EXCEPTION 'projection must not be null' USING ERRCODE = '22004';
+    END IF;
+    PERFORM event_store._es_check_not_in_handler();
+    SELECT * INTO p FROM event_store.projections j WHERE j.name = projection FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'projection "%" does not exist', projection USING ERRCODE = '42704';
+    END IF;
+    IF NOT event_store._es_acts_for(p.owner) THEN
+        RAISE EXCEPTION 'must be a member of role "%" to control projection "%"', p.owner, projection
+            USING ERRCODE = '42501',
+                  DETAIL = 'A projection is controlled by the role that registered it.';
+    END IF;
+    RETURN p;
+END $$;
+
+CREATE FUNCTION event_store.es_register_projection(
+    name text,
+    handler regprocedure,
+    category text DEFAULT NULL,
+    types text[] DEFAULT NULL,
+    page_size integer DEFAULT 100,
+    on_error text DEFAULT 'pause',
+    max_attempts integer DEFAULT 3,
+    backoff interval DEFAULT '1 second',
+    reset_handler regprocedure DEFAULT NULL,
+    start_position bigint DEFAULT 0)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    shape text;
+BEGIN
+    IF name IS NULL OR handler IS NULL OR page_size IS NULL OR on_error IS NULL
+       OR max_attempts IS NULL OR backoff IS NULL OR start_position IS NULL THEN
+        RAISE EXCEPTION 'name, handler, page_size, on_error, max_attempts, backoff and start_position must not be null'
+            USING ERRCODE = '22004';
+    END IF;
+    PERFORM event_store._es_check_consumer(name);
+    IF category IS NOT NULL AND types IS NOT NULL THEN
+        RAISE EXCEPTION 'a projection follows a category or a set of types, not both'
+            USING ERRCODE = '22023',
+                  HINT = 'Register one projection per category, or filter in the handler.';
+    END IF;
+    IF page_size NOT BETWEEN 1 AND 10000 THEN
+        RAISE EXCEPTION 'page_size must be between 1 and 10000' USING ERRCODE = '22023';
+    END IF;
+    IF on_error NOT IN ('pause', 'skip') THEN
+        RAISE EXCEPTION 'on_error must be ''pause'' or ''skip''' USING ERRCODE = '22023',
+            DETAIL = format('The value was %L.', on_error);
+    END IF;
+    IF max_attempts NOT BETWEEN 1 AND 100 THEN
+        RAISE EXCEPTION 'max_attempts must be between 1 and 100' USING ERRCODE = '22023';
+    END IF;
+    IF backoff < '0' OR backoff > '1 day' THEN
+        RAISE EXCEPTION 'backoff must be between 0 and 1 day' USING ERRCODE = '22023';
+    END IF;
+    PERFORM event_store._es_check_position(start_position);
+    IF start_position > event_store.es_head_position() THEN
+        RAISE EXCEPTION 'start_position % is beyond the head of the feed', start_position
+            USING ERRCODE = '22023',
+                  DETAIL = format('The head is at position %s.', event_store.es_head_position());
+    END IF;
+    -- the filter, as the feed reads it
+    PERFORM event_store._es_check_filter(category, types);
+    -- the handler: kind, signature, EXECUTE for the caller (C)
+    shape := event_store._es_check_handler(handler);
+    IF reset_handler IS NOT NULL THEN
+        PERFORM event_store._es_check_handler(reset_handler, reset => true);
+    END IF;
+    -- the caller may execute them and read the events (the trigger does not
+    -- check privileges: a restore loads the rows before the grants)
+    PERFORM event_store._es_check_projection_row(handler::text, shape, reset_handler::text,
+                                                 current_user, privileges => true);
+    IF EXISTS (SELECT 1 FROM event_store.projections j WHERE j.name = es_register_projection.name) THEN
+        RAISE EXCEPTION 'projection "%" already exists', name USING ERRCODE = '42710',
+            HINT = 'Unregister it first, or register the new version under another name.';
+    END IF;
+    INSERT INTO event_store.projections (name, handler, shape, reset_handler, category, types,
+                                         page_size, on_error, max_attempts, backoff, owner, position)
+    VALUES (es_register_projection.name, handler::text, shape, reset_handler::text,
+            category, types, page_size, on_error, max_attempts, backoff, current_user,
+            start_position);
+    PERFORM event_store._es_wake_runner();
+END $$;
+
+COMMENT ON FUNCTION event_store.es_register_projection(text, regprocedure, text, text[], integer, text, integer, interval, regprocedure, bigint) IS
+    'Register a projection: the server runs its handler on every page of the feed after its checkpoint';
+
+CREATE FUNCTION event_store.es_unregister_projection(name text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM event_store._es_projection_for_update(name);
+    DELETE FROM event_store.dead_letters d WHERE d.consumer = es_unregister_projection.name;
+    DELETE FROM event_store.projections j WHERE j.name = es_unregister_projection.name;
+END $$;
+
+COMMENT ON FUNCTION event_store.es_unregister_projection(text) IS
+    'Remove a projection and its dead letters (its read model is the user''s)';
+
+CREATE FUNCTION event_store.es_pause_projection(name text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM event_store._es_projection_for_update(name);
+    UPDATE event_store.projections j SET state = 'paused'
+     WHERE j.name = es_pause_projection.name AND j.state = 'running';
+END $$;
+
+COMMENT ON FUNCTION event_store.es_pause_projection(text) IS
+    'Stop running a projection until es_resume_projection';
+
+-- Resume a paused or faulted projection: the failed event is tried again
+-- at once, with a fresh count of attempts.
+CREATE FUNCTION event_store.es_resume_projection(name text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM event_store._es_projection_for_update(name);
+    UPDATE event_store.projections j SET state = 'running', attempts = 0, retry_at = NULL
+     WHERE j.name = es_resume_projection.name;
+    PERFORM event_store._es_wake_runner();
+END $$;
+
+COMMENT ON FUNCTION event_store.es_resume_projection(text) IS
+    'Run a paused or faulted projection again, from its checkpoint, with a fresh count of attempts';
+
+-- Retry now: a running projection waiting for its backoff tries again at
+-- once (its count of attempts goes on).
+CREATE FUNCTION event_store.es_retry_projection(name text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p event_store.projections;
+BEGIN
+    p := event_store._es_projection_for_update(name);
+    IF p.state <> 'running' THEN
+        RAISE EXCEPTION 'projection "%" is %', name, p.state USING ERRCODE = '55000',
+            HINT = 'es_resume_projection runs it again.';
+    END IF;
+    UPDATE event_store.projections j SET retry_at = NULL WHERE j.name = es_retry_projection.name;
+    PERFORM event_store._es_wake_runner();
+END $$;
+
+COMMENT ON FUNCTION event_store.es_retry_projection(text) IS
+    'Try a running projection''s failed page again now rather than after its backoff';
+
+-- The position a replay from a time starts after: every event created at
+-- or after from_time is after it (events are created at the start of their
+-- transaction, so positions are not in the order of created_at; the replay
+-- also includes the events after it that were created before from_time).
+CREATE FUNCTION event_store.es_position_before_time(from_time timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF from_time IS NULL THEN
+        RAISE EXCEPTION 'from_time must not be null' USING ERRCODE = '22004';
+    END IF;
+    RETURN coalesce((SELECT min(e.position) - 1 FROM event_store.events e
+                      WHERE e.created_at >= from_time),
+                    (SELECT max(e.position) FROM event_store.events e), 0);
+END $$;
+
+COMMENT ON FUNCTION event_store.es_position_before_time(timestamptz) IS
+    'The position after which every event created at or after a time lies: where a replay from that time starts';
+
+-- Rebuild: the reset handler (if any) and the rewind in one transaction;
+-- the runner then replays up to the head and on.
+CREATE FUNCTION event_store.es_rebuild_projection(name text, from_position bigint DEFAULT 0)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p event_store.projections;
+    head bigint;
+BEGIN
+    p := event_store._es_projection_for_update(name);
+    PERFORM event_store._es_check_position(from_position);
+    head := event_store.es_head_position();
+    IF from_position > head THEN
+        RAISE EXCEPTION 'position % is beyond the head of the feed', from_position
+            USING ERRCODE = '22023', DETAIL = format('The head is at position %s.', head);
+    END IF;
+    IF p.rebuild_to IS NOT NULL AND p.position < p.rebuild_to THEN
+        RAISE EXCEPTION 'projection "%" is being rebuilt', name USING ERRCODE = '55006',
+            DETAIL = format('It is at position %s of %s.', p.position, p.rebuild_to),
+            HINT = 'Wait for the rebuild to reach its target, or unregister and register the projection again.';
+    END IF;
+    IF p.reset_handler IS NOT NULL THEN
+        PERFORM event_store._es_call_handler(p.name, p.reset_handler, 'reset', p.owner, NULL);
+    END IF;
+    UPDATE event_store.projections j
+       SET position = from_position, state = 'running', attempts = 0, retry_at = NULL,
+           rebuild_to = head, rebuild_started_at = now()
+     WHERE j.name = es_rebuild_projection.name;
+    PERFORM event_store._es_wake_runner();
+    RETURN from_position;
+END $$;
+
+CREATE FUNCTION event_store.es_rebuild_projection(name text, from_time timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    from_position bigint;
+BEGIN
+    -- two statements: the first may wait (for a DROP EXTENSION, say), and the
+    -- second is then planned again rather than call a function dropped meanwhile
+    from_position := event_store.es_position_before_time(from_time);
+    RETURN event_store.es_rebuild_projection(name, from_position);
+END $$;
+
+COMMENT ON FUNCTION event_store.es_rebuild_projection(text, bigint) IS
+    'Reset a projection''s read model (its reset handler) and replay it from a position';
+COMMENT ON FUNCTION event_store.es_rebuild_projection(text, timestamptz) IS
+    'Reset a projection''s read model and replay it from a time: every event created at or after it';
+
+-- Correlation for process managers: the metadata of an event appended in
+-- reaction to another carries its correlation and causation ids.
+CREATE FUNCTION event_store.es_caused_by(event event_store.es_event, metadata jsonb DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF event IS NULL OR event.event_id IS NULL THEN
+        RAISE EXCEPTION 'event must not be null' USING ERRCODE = '22004';
+    END IF;
+    RETURN coalesce(metadata, '{}'::jsonb)
+        || jsonb_build_object(
+             'correlation_id', coalesce(event.metadata ->> 'correlation_id', event.event_id::text),
+             'causation_id', event.event_id::text);
+END $$;
+
+COMMENT ON FUNCTION event_store.es_caused_by(event_store.es_event, jsonb) IS
+    'Metadata for an event appended in reaction to another: its correlation id (inherited) and causation id';
+
+-- One page of a projection, in the caller's transaction: read the page
+-- after the checkpoint, call the handler, save the checkpoint.  On an
+-- error the page is applied event by event up to the failing one, which
+-- is retried after the backoff, then parked (on_error = skip) or faults
+-- the projection (on_error = pause).  Returns the events consumed (applied
+-- or parked), -1 if none was and the first failed, NULL if another session
+-- holds the projection.
+CREATE FUNCTION event_store._es_project_page(projection text)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p event_store.projections;
+    page event_store.es_event[];
+    reached bigint;
+    n integer;
+    i integer;
+    failed event_store.es_event;
+    st text;
+    msg text;
+    ctx text;
+    tries integer;
+BEGIN
+    PERFORM event_store._es_check_not_in_handler();
+    SELECT * INTO p FROM event_store.projections j WHERE j.name = projection
+       FOR NO KEY UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF p.state <> 'running' OR p.retry_at > clock_timestamp() THEN
+        RETURN 0;
+    END IF;
+    IF p.category IS NOT NULL THEN
+        SELECT array_agg(e ORDER BY e.position) INTO page
+          FROM event_store.es_read_category(p.category, p.position, p.page_size) e;
+    ELSE
+        SELECT array_agg(e ORDER BY e.position) INTO page
+          FROM event_store.es_read_all(p.position, p.page_size, p.types) e;
+    END IF;
+    reached := greatest(event_store.es_feed_reached(), p.position);
+    n := coalesce(cardinality(page), 0);
+    IF n = 0 THEN
+        IF reached > p.position THEN
+            UPDATE event_store.projections j SET position = reached WHERE j.name = p.name;
+        END IF;
+        RETURN 0;
+    END IF;
+
+    BEGIN
+        PERFORM event_store._es_call_handler(p.name, p.handler, p.shape, p.owner, page);
+        UPDATE event_store.projections j
+           SET position = reached, attempts = 0, retry_at = NULL,
+               processed = j.processed + n, last_processed_at = now()
+         WHERE j.name = p.name;
+        RETURN n;
+    EXCEPTION WHEN OTHERS THEN
+        NULL;   -- find the failing event below
+    END;
+
+    FOR i IN 1 .. n LOOP
+        BEGIN
+            PERFORM event_store._es_call_handler(p.name, p.handler, p.shape, p.owner, page[i:i]);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+                                    ctx = PG_EXCEPTION_CONTEXT;
+            failed := page[i];
+            -- a count of attempts is the failing event's
+            tries := CASE WHEN p.error_position = failed.position THEN least(p.attempts, 999) + 1 ELSE 1 END;
+            UPDATE event_store.projections j
+               SET position = CASE WHEN i > 1 THEN page[i - 1].position ELSE j.position END,
+                   processed = j.processed + (i - 1),
+                   last_processed_at = CASE WHEN i > 1 THEN now() ELSE j.last_processed_at END,
+                   attempts = tries,
+                   retry_at = clock_timestamp()
+                              + least(j.backoff * least(power(2, tries - 1), 1024)::integer, interval '1 day'),
+                   error_position = failed.position, error_sqlstate = st,
+                   error_message = msg, error_context = ctx, error_at = clock_timestamp()
+             WHERE j.name = p.name;
+            IF tries >= p.max_attempts THEN
+                -- skip parks an event whose data the handler refuses; an error
+                -- that is not the event's (a missing function or privilege, a
+                -- lock, a timeout, a resource, a serialization failure) would
+                -- refuse every event: the projection faults instead
+                IF p.on_error = 'skip' AND substr(st, 1, 2) NOT IN ('08', '40', '42', '53', '54', '55', '57', '58', 'XX') THEN
+                    INSERT INTO event_store.dead_letters
+                        (consumer, owner, position, stream, version, type, event_id, attempts,
+                         sqlstate, message, context)
+                    VALUES (p.name, p.owner, failed.position, failed.stream, failed.version, failed.type,
+                            failed.event_id, tries, st, msg, ctx)
+                    ON CONFLICT ON CONSTRAINT dead_letters_pkey DO UPDATE
+                       SET attempts = excluded.attempts, sqlstate = excluded.sqlstate,
+                           message = excluded.message, context = excluded.context,
+                           failed_at = excluded.failed_at;
+                    UPDATE event_store.projections j
+                       SET position = failed.position, attempts = 0, retry_at = NULL,
+                           dead_lettered = j.dead_lettered + 1
+                     WHERE j.name = p.name;
+                    RETURN i;
+                END IF;
+                UPDATE event_store.projections j SET state = 'faulted', retry_at = NULL
+                 WHERE j.name = p.name;
+            END IF;
+            RETURN CASE WHEN i > 1 THEN i - 1 ELSE -1 END;
+        END;
+    END LOOP;
+    -- every event passed on its own (the failure did not come back)
+    UPDATE event_store.projections j
+       SET position = reached, attempts = 0, retry_at = NULL,
+           processed = j.processed + n, last_processed_at = now()
+     WHERE j.name = p.name;
+    RETURN n;
+END $$;
+
+-- A page that failed outside its handler's exception block (a timeout, a
+-- cancel, an assertion, an error of the page itself): counted as an attempt
+-- of the projection, retried after its backoff, then faulted (never
+-- skipped: it may not be the event's fault).  The runner calls it in a
+-- transaction of its own.
+CREATE FUNCTION event_store._es_project_failed(projection text, sqlstate text, message text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p event_store.projections;
+    tries integer;
+BEGIN
+    SELECT * INTO p FROM event_store.projections j WHERE j.name = projection
+       FOR NO KEY UPDATE SKIP LOCKED;
+    IF NOT FOUND OR p.state <> 'running' THEN
+        RETURN;
+    END IF;
+    tries := least(p.attempts, 999) + 1;
+    UPDATE event_store.projections j
+       SET attempts = tries,
+           retry_at = clock_timestamp()
+                      + least(j.backoff * least(power(2, tries - 1), 1024)::integer, interval '1 day'),
+           error_position = NULL, error_sqlstate = _es_project_failed.sqlstate,
+           error_message = _es_project_failed.message, error_context = 'the page, outside the handler',
+           error_at = clock_timestamp(),
+           state = CASE WHEN tries >= j.max_attempts THEN 'faulted' ELSE j.state END
+     WHERE j.name = p.name;
+END $$;
+
+-- Run up to max_pages pages of a projection now, in this transaction, as
+-- the role that registered it (a client's own loop, a test, a catch-up
+-- from psql).  Returns the events applied.
+CREATE FUNCTION event_store.es_run_projection(name text, max_pages integer DEFAULT 1)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p event_store.projections;
+    total bigint := 0;
+    got integer;
+BEGIN
+    IF max_pages IS NULL OR max_pages < 1 THEN
+        RAISE EXCEPTION 'max_pages must be at least 1' USING ERRCODE = '22023';
+    END IF;
+    p := event_store._es_projection_for_update(name);
+    FOR i IN 1 .. max_pages LOOP
+        got := event_store._es_project_page(name);
+        EXIT WHEN got IS NULL OR got <= 0;
+        total := total + got;
+    END LOOP;
+    RETURN total;
+END $$;
+
+COMMENT ON FUNCTION event_store.es_run_projection(text, integer) IS
+    'Run pages of a projection now, in the calling transaction';
+
+-- The status of every projection the caller may control, with its lag.
+-- Safe on a standby: what cannot be told there is NULL.
+CREATE VIEW event_store.es_projections WITH (security_barrier) AS
+SELECT j.name, j.state, j.handler, j.category, j.types, j.owner,
+       j.position, h.head,
+       greatest(h.head - j.position, 0) AS lag_positions,
+       coalesce(extract(epoch FROM pg_catalog.clock_timestamp() - (
+           SELECT e.created_at FROM event_store.events e
+            WHERE e.position > j.position
+              AND (h.head IS NULL OR e.position <= h.head)
+            ORDER BY e.position LIMIT 1)), 0)::double precision AS lag_seconds,
+       j.processed, j.dead_lettered, j.last_processed_at,
+       j.attempts, j.retry_at,
+       j.error_position, j.error_sqlstate, j.error_message, j.error_context, j.error_at,
+       j.rebuild_to,
+       CASE WHEN j.rebuild_to IS NULL THEN NULL
+            WHEN j.rebuild_to = 0 OR j.position >= j.rebuild_to THEN 1.0::double precision
+            ELSE (j.position::double precision / j.rebuild_to) END AS rebuild_progress,
+       j.rebuild_started_at
+  FROM event_store.projections j
+ CROSS JOIN (SELECT event_store._es_head_if_known() AS head) h
+ WHERE event_store._es_acts_for(j.owner);
+
+COMMENT ON VIEW event_store.es_projections IS
+    'Projections the caller controls: state, checkpoint, lag, last error, rebuild progress';
+
+CREATE VIEW event_store.es_dead_letters WITH (security_barrier) AS
+SELECT d.* FROM event_store.dead_letters d
+ WHERE event_store._es_acts_for(d.owner);
+
+COMMENT ON VIEW event_store.es_dead_letters IS
+    'Events the caller''s projections skipped, with their last error';
+
+-- Who may register projections is the administrator's choice, as for
+-- checkpoints: GRANT SELECT, INSERT, UPDATE, DELETE ON event_store.projections,
+-- event_store.dead_letters TO a role, and SELECT on events (a handler reads
+-- the feed) and on the views es_projections and es_dead_letters.  Row-level security keeps each role to the projections of the
+-- roles it is a member of; the trigger below keeps every row runnable and
+-- never run as a superuser.
+REVOKE ALL ON TABLE event_store.projections, event_store.dead_letters,
+    event_store.es_projections, event_store.es_dead_letters FROM PUBLIC;
+ALTER TABLE event_store.projections ENABLE ROW LEVEL SECURITY;
+ALTER TABLE event_store.dead_letters ENABLE ROW LEVEL SECURITY;
+CREATE POLICY projections_of_member ON event_store.projections
+    USING (event_store._es_acts_for(owner))
+    WITH CHECK (event_store._es_acts_for(owner));
+-- a dead letter belongs to a projection of the same owner
+CREATE POLICY dead_letters_of_member ON event_store.dead_letters
+    USING (event_store._es_acts_for(owner))
+    WITH CHECK (event_store._es_acts_for(owner)
+                AND EXISTS (SELECT 1 FROM event_store.projections j
+                             WHERE j.name = consumer AND j.owner = dead_letters.owner));
+
+-- Every row of projections, however written: a valid name, a handler of
+-- the right shape, an owner that exists and is not a superuser, a valid
+-- filter (checked when those columns change).  Not the privileges: a
+-- restore loads the rows before the grants; every page checks them.
+CREATE FUNCTION event_store._es_projections_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM event_store._es_check_consumer(NEW.name);
+    IF TG_OP = 'UPDATE' AND NEW.handler IS NOT DISTINCT FROM OLD.handler
+       AND NEW.shape IS NOT DISTINCT FROM OLD.shape
+       AND NEW.reset_handler IS NOT DISTINCT FROM OLD.reset_handler
+       AND NEW.owner IS NOT DISTINCT FROM OLD.owner
+       AND NEW.category IS NOT DISTINCT FROM OLD.category
+       AND NEW.types IS NOT DISTINCT FROM OLD.types THEN
+        RETURN NEW;
+    END IF;
+    PERFORM event_store._es_check_filter(NEW.category, NEW.types);
+    PERFORM event_store._es_check_projection_row(NEW.handler, NEW.shape, NEW.reset_handler, NEW.owner,
+                                                 privileges => false);
+    RETURN NEW;
+END $$;
+REVOKE ALL ON FUNCTION event_store._es_projections_check() FROM PUBLIC;
+CREATE TRIGGER projections_check
+    BEFORE INSERT OR UPDATE ON event_store.projections
+    FOR EACH ROW EXECUTE FUNCTION event_store._es_projections_check();
+ALTER TABLE event_store.projections ENABLE ALWAYS TRIGGER projections_check;

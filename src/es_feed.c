@@ -144,6 +144,21 @@ es_types_arg(FunctionCallInfo fcinfo, int argno, int *ntypes)
 	return elems;
 }
 
+/*
+ * The position the session's last feed read got to: the last event it
+ * returned if it returned max_count, else the last position below its
+ * horizon (it looked at everything up to there).  A consumer saves this as
+ * its checkpoint, so that a filter that matches rarely does not read the
+ * same non-matching events again on every poll.  -1: no read yet.
+ */
+static int64 es_reached = -1;
+
+static void
+es_set_reached(bool full, int64 last, int64 after, int64 horizon)
+{
+	es_reached = full ? last : Max(after, horizon - 1);
+}
+
 /* one index scan of the feed, positioned on its next row */
 typedef struct EsFeedScan
 {
@@ -249,6 +264,7 @@ es_read_all(PG_FUNCTION_ARGS)
 	EsFeedRead	r;
 	Relation	idx;
 	int64		count = 0;
+	int64		last = after;
 
 	es_feed_read_begin(fcinfo, cat, "es_read_all()", &r);
 
@@ -262,6 +278,7 @@ es_read_all(PG_FUNCTION_ARGS)
 		{
 			if (es_emit(&r.em, fs.scan.slot))
 				count++;
+			last = fs.position;
 		}
 		es_feed_scan_end(&fs);
 	}
@@ -290,11 +307,13 @@ es_read_all(PG_FUNCTION_ARGS)
 				break;
 			if (es_emit(&r.em, scans[best].scan.slot))
 				count++;
+			last = scans[best].position;
 			(void) es_feed_scan_next(&scans[best]);
 		}
 		for (i = 0; i < ntypes; i++)
 			es_feed_scan_end(&scans[i]);
 	}
+	es_set_reached(count >= max_count, last, after, r.horizon);
 	es_feed_read_end(&r, idx);
 	return (Datum) 0;
 }
@@ -344,6 +363,7 @@ es_read_category(PG_FUNCTION_ARGS)
 	Relation	idx;
 	EsFeedScan	fs;
 	int64		count = 0;
+	int64		last = after;
 
 	es_group_args(fcinfo, 3, &member, &size);
 	cat = es_ready();
@@ -360,12 +380,17 @@ es_read_category(PG_FUNCTION_ARGS)
 															 &isnull));
 
 			if (es_member_of(stream, size) != member)
+			{
+				last = fs.position;
 				continue;
+			}
 		}
 		if (es_emit(&r.em, fs.scan.slot))
 			count++;
+		last = fs.position;
 	}
 	es_feed_scan_end(&fs);
+	es_set_reached(count >= max_count, last, after, r.horizon);
 	es_feed_read_end(&r, idx);
 	return (Datum) 0;
 }
@@ -416,4 +441,33 @@ es_head_if_known(PG_FUNCTION_ARGS)
 	if (!es_head_known(cat) || IsInParallelMode())
 		PG_RETURN_NULL();
 	PG_RETURN_INT64(es_readable_head(cat));
+}
+
+/*
+ * es_feed_reached() returns bigint: the position the session's last feed
+ * read got to (NULL before one).
+ */
+PG_FUNCTION_INFO_V1(es_feed_reached);
+Datum
+es_feed_reached(PG_FUNCTION_ARGS)
+{
+	if (es_reached < 0)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(es_reached);
+}
+
+/*
+ * _es_check_filter(category text, types text[]): a projection's filter, by
+ * the rules of the feed's arguments.
+ */
+PG_FUNCTION_INFO_V1(es_check_filter_sql);
+Datum
+es_check_filter_sql(PG_FUNCTION_ARGS)
+{
+	int			ntypes;
+
+	if (!PG_ARGISNULL(0))
+		(void) es_category_arg(fcinfo, 0);
+	(void) es_types_arg(fcinfo, 1, &ntypes);
+	PG_RETURN_VOID();
 }

@@ -46,7 +46,9 @@
 #include "access/genam.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/heapam.h"
 #include "access/xact.h"
+#include "catalog/pg_database.h"
 #include "commands/async.h"
 #include "executor/tuptable.h"
 #include "lib/stringinfo.h"
@@ -79,18 +81,23 @@
 #define ES_NOTIFY_PAYLOAD_MAX	7000
 /* a notifier with nothing to do looks again this often (ms) */
 #define ES_NOTIFIER_RECHECK_MS	10000L
+/* while other databases wait for a slot, a worker's turn (ms) */
+#define ES_NOTIFIER_TURN_MS		1000
 /* a launch that could not register is tried again after this (ms) */
 #define ES_NOTIFIER_RETRY_MS	1000
 
 int			es_notify_min_interval = 10;
 int			es_notifier_idle_timeout = 60;
 
+/* the runner's step (es_project.c, set by event_store.c) */
+es_worker_hook_type es_worker_hook = NULL;
+
 /* ---------------------------------------------------------------------
  * Starting, waking and stopping (called by other processes)
  * ---------------------------------------------------------------------
  */
 static bool
-es_notifier_launch(Oid dbid)
+es_notifier_launch(Oid dbid, bool probe, BackgroundWorkerHandle **handle)
 {
 	BackgroundWorker worker;
 
@@ -103,8 +110,9 @@ es_notifier_launch(Oid dbid)
 	snprintf(worker.bgw_name, BGW_MAXLEN, "event_store notifier for database %u", dbid);
 	snprintf(worker.bgw_type, BGW_MAXLEN, "event_store notifier");
 	worker.bgw_main_arg = ObjectIdGetDatum(dbid);
-	worker.bgw_notify_pid = 0;
-	return RegisterDynamicBackgroundWorker(&worker, NULL);
+	worker.bgw_extra[0] = probe ? 1 : 0;
+	worker.bgw_notify_pid = handle ? MyProcPid : 0;
+	return RegisterDynamicBackgroundWorker(&worker, handle);
 }
 
 /*
@@ -124,8 +132,13 @@ es_notifier_wake(EsDatabase *db, bool committed)
 
 	now = GetCurrentTimestamp();
 	if (!es_notifier_claim_launch(db, now, ES_NOTIFIER_RETRY_MS))
+	{
+		/* it waits for a slot: the running workers see it at once */
+		if (es_notifier_others_waiting())
+			es_notifier_nudge_all();
 		return;
-	ok = es_notifier_launch(es_database_oid(db));
+	}
+	ok = es_notifier_launch(es_database_oid(db), false, NULL);
 	es_notifier_launched(db, ok);
 
 	/*
@@ -140,6 +153,30 @@ es_notifier_wake(EsDatabase *db, bool committed)
 						es_database_oid(db)),
 				 errdetail("No background worker slot is free; listeners of the database are not woken until one is."),
 				 errhint("Increase max_worker_processes, or lower event_store.notifier_idle_timeout so that idle notifiers leave sooner.")));
+}
+
+/*
+ * A change of projections (registered, resumed, retried, rebuilt) wakes
+ * the database's worker when its transaction commits, starting one if none
+ * runs: the runner is a step of the notifier's loop.  The entry is found
+ * now, while an error can still fail the transaction.
+ */
+static EsDatabase *es_wake_pending = NULL;
+
+void
+es_notifier_wake_at_commit(void)
+{
+	es_wake_pending = es_database_entry(MyDatabaseId, true);
+}
+
+void
+es_notifier_xact_end(bool committed)
+{
+	EsDatabase *db = es_wake_pending;
+
+	es_wake_pending = NULL;
+	if (db != NULL && committed)
+		es_notifier_wake(db, true);
 }
 
 /*
@@ -169,10 +206,36 @@ typedef struct EsNews
 	bool		overflow;		/* more than ES_NOTIFY_MAX_CATEGORIES */
 } EsNews;
 
+/*
+ * Start the worker of the next database that waits for a slot, if any (the
+ * caller's slot is free now).
+ */
+static void
+es_notifier_hand_over(void)
+{
+	EsDatabase *next;
+
+	while ((next = es_notifier_take_waiting(GetCurrentTimestamp())) != NULL)
+	{
+		bool		ok = es_notifier_launch(es_database_oid(next), false, NULL);
+
+		es_notifier_launched(next, ok);
+		if (ok)
+			break;
+	}
+}
+
+/*
+ * However the worker ends: free its database's entry and hand the slot
+ * over (not when the server is stopping or the worker was terminated:
+ * then nothing should start).
+ */
 static void
 es_notifier_on_exit(int code, Datum arg)
 {
 	es_notifier_detach((EsDatabase *) DatumGetPointer(arg));
+	if (!ProcDiePending)
+		es_notifier_hand_over();
 }
 
 /* Add the category of stream to the news, if new. */
@@ -368,6 +431,10 @@ es_notifier_main(Datum main_arg)
 	TimestampTz last_sent = 0;
 	TimestampTz last_active;
 	bool		gone = false;
+	bool		probe;
+	bool		work_left = false;
+	char	   *synchronous_commit;
+	TimestampTz turn_started;
 
 	/*
 	 * SIGTERM (server shutdown, DROP DATABASE, pg_terminate_backend) ends
@@ -379,6 +446,10 @@ es_notifier_main(Datum main_arg)
 
 	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
 	pgstat_report_appname("event_store notifier");
+	/* started by the launcher: leave after the first round if idle */
+	probe = MyBgworkerEntry->bgw_extra[0] == 1;
+	/* projections' pages commit as the server is configured to */
+	synchronous_commit = pstrdup(GetConfigOption("synchronous_commit", false, false));
 
 	/*
 	 * A notification needs no durability: do not wait for the WAL flush.
@@ -389,6 +460,8 @@ es_notifier_main(Datum main_arg)
 	SetConfigOption("default_transaction_isolation", "read committed",
 					PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	/* the runner's SQL runs as a superuser: nothing on a path resolves in it */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("lock_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("idle_in_transaction_session_timeout", "0",
 					PGC_SUSET, PGC_S_OVERRIDE);
@@ -399,6 +472,7 @@ es_notifier_main(Datum main_arg)
 	if (es_notifier_attach(db) < 0)
 		proc_exit(0);			/* another one runs, or we were told to go */
 	before_shmem_exit(es_notifier_on_exit, PointerGetDatum(db));
+	turn_started = GetCurrentTimestamp();
 
 	loop_context = AllocSetContextCreate(TopMemoryContext,
 										 "event_store notifier",
@@ -430,6 +504,66 @@ es_notifier_main(Datum main_arg)
 			break;
 
 		/*
+		 * The runner: a page of each projection that is due.  Pending pages
+		 * and retries keep the worker; a round that failed outside a
+		 * handler is tried again after a pause, not at once.
+		 */
+		work_left = false;
+		if (es_worker_hook != NULL)
+		{
+			EsProjectStatus status = {false, false, -1};
+
+			SetConfigOption("synchronous_commit", synchronous_commit,
+							PGC_SUSET, PGC_S_OVERRIDE);
+			old = MemoryContextSwitchTo(loop_context);
+			es_worker_hook(&status);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(loop_context);
+			SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+			if (status.due || status.next_retry_ms >= 0)
+			{
+				last_active = GetCurrentTimestamp();
+				probe = false;
+				work_left = true;
+			}
+			if (status.failed)
+				wait_ms = Min(wait_ms, ES_NOTIFIER_RECHECK_MS);
+			else if (status.due)
+			{
+				if (!es_notifier_others_waiting())
+					continue;
+				wait_ms = 0;	/* its turn may be over: look below */
+			}
+			if (status.next_retry_ms >= 0)
+				wait_ms = Min(wait_ms, Max(status.next_retry_ms, 1));
+		}
+		/*
+		 * Other databases wait for a slot (event_store.max_workers run):
+		 * after a turn of ES_NOTIFIER_TURN_MS, leave and let the next one in,
+		 * putting this database back in the queue if it has work left.
+		 */
+		if (es_notifier_others_waiting() && es_ms_since(turn_started) >= ES_NOTIFIER_TURN_MS &&
+			!es_positions_held(db))
+		{
+			es_notifier_detach(db);
+			if (woken || work_left)
+				es_notifier_requeue(db);
+			break;
+		}
+
+		/*
+		 * Started by the launcher, and the first round found nothing to run:
+		 * leave (the look has announced whatever there was; a commit that
+		 * comes after the detach starts a worker again).
+		 */
+		if (probe)
+		{
+			probe = false;
+			if (!es_positions_held(db) && es_notifier_leave_if_idle(db))
+				break;
+		}
+
+		/*
 		 * Idle for notifier_idle_timeout: give the worker slot back, but not
 		 * while a transaction holds positions (its end may make others'
 		 * commits readable, and a rollback starts no notifier).  The next
@@ -455,10 +589,133 @@ es_notifier_main(Datum main_arg)
 			wait_ms = Min(wait_ms, limit_ms - idle_ms);
 		}
 
+		/* others waiting: look again when this turn is over */
+		if (es_notifier_others_waiting())
+			wait_ms = Min(wait_ms, Max(ES_NOTIFIER_TURN_MS - es_ms_since(turn_started), 1));
+
 		/* also look now and then, to notice a dropped extension */
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 wait_ms, PG_WAIT_EXTENSION);
 	}
 
+	proc_exit(0);
+}
+
+/* ---------------------------------------------------------------------
+ * The launcher: at server start (and after a promotion), a worker per
+ * database that may have projections to catch up
+ * ---------------------------------------------------------------------
+ */
+
+/* how long the launcher waits for one database's worker to settle (ms) */
+#define ES_LAUNCHER_SETTLE_MS	2000
+
+void
+es_notifier_register_launcher(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	/* never on a standby: after a promotion, the postmaster starts it */
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "event_store");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "es_launcher_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "event_store launcher");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "event_store launcher");
+	RegisterBackgroundWorker(&worker);
+}
+
+/* the databases that accept connections */
+static List *
+es_launcher_databases(void)
+{
+	List	   *dbids = NIL;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tuple;
+	MemoryContext outer = CurrentMemoryContext;
+
+	StartTransactionCommand();
+	(void) GetTransactionSnapshot();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while (HeapTupleIsValid(tuple = heap_getnext(scan, ForwardScanDirection)))
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tuple);
+
+		if (db->datallowconn && !db->datistemplate)
+		{
+			MemoryContext old = MemoryContextSwitchTo(outer);
+
+			dbids = lappend_oid(dbids, db->oid);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	return dbids;
+}
+
+/*
+ * One database after another: start its worker in probe mode (it leaves
+ * after one round if it has nothing to do: no extension, no projection
+ * behind), and wait until it has left or settled before the next one, so
+ * that the launcher takes one more worker slot than there are databases
+ * with work, whatever the number of databases.  Then leave.
+ */
+void
+es_launcher_main(Datum main_arg)
+{
+	List	   *dbids;
+	ListCell   *lc;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("event_store launcher");
+
+	dbids = es_launcher_databases();
+	foreach(lc, dbids)
+	{
+		Oid			dbid = lfirst_oid(lc);
+		EsDatabase *db;
+		BackgroundWorkerHandle *handle = NULL;
+		TimestampTz started;
+
+		CHECK_FOR_INTERRUPTS();
+		StartTransactionCommand();
+		db = es_database_entry(dbid, true);
+		CommitTransactionCommand();
+		if (es_notifier_signal(db))
+			continue;			/* one runs already: it looks at once */
+		if (!es_notifier_claim_launch(db, GetCurrentTimestamp(), 0))
+			continue;
+		if (!es_notifier_launch(dbid, true, &handle))
+		{
+			es_notifier_launched(db, false);
+			ereport(LOG,
+					(errmsg("event_store launcher could not start the worker of database %u", dbid),
+					 errdetail("No background worker slot is free; the database's projections run after its next append.")));
+			continue;
+		}
+		es_notifier_launched(db, true);
+		started = GetCurrentTimestamp();
+		for (;;)
+		{
+			pid_t		pid;
+
+			if (GetBackgroundWorkerPid(handle, &pid) == BGWH_STOPPED ||
+				es_ms_since(started) >= ES_LAUNCHER_SETTLE_MS)
+				break;
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 50, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+		pfree(handle);
+	}
 	proc_exit(0);
 }

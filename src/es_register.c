@@ -32,7 +32,11 @@
  *	subscribed_seen		lock (it was written without it before 0.2.0).
  *	notifier_*			lock; notifier_procno is also read without it when
  *						waking (a stale value costs a spurious wake-up or a
- *						launch that finds the notifier running).
+ *						launch that finds the notifier running), and
+ *						notifier_waiting by a worker deciding whether to
+ *						hand its slot over (a stale value delays that by a
+ *						round).
+ *	next_waiting (EsShared)	lock.
  *	notified_upto, generation	lock.
  *	notifier_start_failures	lock.
  *	wake_pending		atomic: exchanged by committers, cleared by the
@@ -106,6 +110,7 @@ struct EsDatabase
 	int			notifier_pid;
 	bool		notifier_stop;	/* a database command wants it gone */
 	bool		notifier_failed;	/* the last launch could not register */
+	bool		notifier_waiting;	/* wants a worker; all event_store.max_workers run */
 	TimestampTz notifier_launched;	/* last launch attempt */
 	uint64		notifier_start_failures;	/* launches that could not register */
 	int64		notified_upto;	/* highest position the notifier examined */
@@ -125,11 +130,13 @@ typedef struct EsShared
 	LWLock	   *lock;
 	int			ndatabases;
 	int			nslots;
+	int			next_waiting;	/* where the search for a waiting database starts */
 	EsSlot	   *slots;
 	EsDatabase	databases[FLEXIBLE_ARRAY_MEMBER];
 } EsShared;
 
 int			es_max_databases = 32;
+int			es_max_workers = 3;
 es_release_hook_type es_release_hook = NULL;
 
 static EsShared *es_shared = NULL;
@@ -193,6 +200,7 @@ es_database_reset_entry(EsDatabase *db, Oid dbid)
 	db->notifier_pid = 0;
 	db->notifier_stop = false;
 	db->notifier_failed = false;
+	db->notifier_waiting = false;
 	db->notifier_launched = 0;
 	db->notifier_start_failures = 0;
 	db->notified_upto = 0;
@@ -226,6 +234,7 @@ es_shmem_startup(void)
 
 		es_shared->lock = &(GetNamedLWLockTranche("event_store"))->lock;
 		es_shared->ndatabases = es_max_databases;
+		es_shared->next_waiting = 0;
 		es_shared->nslots = es_total_procs();
 		es_shared->slots = (EsSlot *)
 			((char *) es_shared +
@@ -762,6 +771,21 @@ es_registry_committing(void)
  * ---------------------------------------------------------------------
  */
 
+/* Workers running or starting, all databases.  With the lock held. */
+static int
+es_notifier_count_locked(void)
+{
+	int			i;
+	int			n = 0;
+
+	Assert(LWLockHeldByMe(es_shared->lock));
+	for (i = 0; i < es_shared->ndatabases; i++)
+		if (OidIsValid(es_shared->databases[i].dbid) &&
+			es_shared->databases[i].notifier_state != ES_NOTIFIER_NONE)
+			n++;
+	return n;
+}
+
 /*
  * Register the calling worker as the notifier of db.  Returns its progress
  * (>= 0), or -1 if another one runs or a database command asked it to stop.
@@ -896,16 +920,102 @@ es_notifier_claim_launch(EsDatabase *db, TimestampTz now, int retry_ms)
 		 (db->notifier_state == ES_NOTIFIER_STARTING &&
 		  TimestampDifferenceExceeds(db->notifier_launched, now, retry_ms))))
 	{
-		es_notifier_set_state(db, ES_NOTIFIER_STARTING);
-		db->notifier_launched = now;
-		db->notifier_stop = false;
-		launch = true;
+		/*
+		 * At most event_store.max_workers at once, whatever the number of
+		 * databases: beyond it the database waits, and the next worker to
+		 * leave starts its (es_notifier_take_waiting).
+		 */
+		if (db->notifier_state == ES_NOTIFIER_NONE &&
+			es_notifier_count_locked() >= es_max_workers)
+			db->notifier_waiting = true;
+		else
+		{
+			es_notifier_set_state(db, ES_NOTIFIER_STARTING);
+			db->notifier_launched = now;
+			db->notifier_stop = false;
+			db->notifier_waiting = false;
+			launch = true;
+		}
 	}
 	LWLockRelease(es_shared->lock);
 	return launch;
 }
 
-/* What became of a launch es_notifier_claim_launch allowed. */
+/*
+ * A worker leaves and hands its slot over: the next database that waits
+ * for one, in turn, marked starting (the caller launches it and says so
+ * with es_notifier_launched).  NULL if none waits.
+ */
+EsDatabase *
+es_notifier_take_waiting(TimestampTz now)
+{
+	EsDatabase *found = NULL;
+	int			i;
+
+	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
+	if (es_notifier_count_locked() < es_max_workers)
+	{
+		for (i = 0; i < es_shared->ndatabases && found == NULL; i++)
+		{
+			EsDatabase *db = &es_shared->databases[(es_shared->next_waiting + i) % es_shared->ndatabases];
+
+			if (OidIsValid(db->dbid) && db->notifier_waiting &&
+				db->notifier_state == ES_NOTIFIER_NONE)
+			{
+				found = db;
+				es_shared->next_waiting = (es_shared->next_waiting + i + 1) % es_shared->ndatabases;
+				es_notifier_set_state(db, ES_NOTIFIER_STARTING);
+				db->notifier_launched = now;
+				db->notifier_stop = false;
+				db->notifier_waiting = false;
+			}
+		}
+	}
+	LWLockRelease(es_shared->lock);
+	return found;
+}
+
+/* Does a database wait for a worker slot?  (Read without the lock.) */
+bool
+es_notifier_others_waiting(void)
+{
+	int			i;
+
+	for (i = 0; i < es_shared->ndatabases; i++)
+		if (OidIsValid(es_shared->databases[i].dbid) && es_shared->databases[i].notifier_waiting)
+			return true;
+	return false;
+}
+
+/* Wake every running worker: a database waits for a slot. */
+void
+es_notifier_nudge_all(void)
+{
+	int			i;
+
+	for (i = 0; i < es_shared->ndatabases; i++)
+	{
+		int			procno = es_shared->databases[i].notifier_procno;
+
+		if (procno >= 0)
+			SetLatch(&GetPGProcByNumber(procno)->procLatch);
+	}
+}
+
+/*
+ * A worker that leaves its database with work left (to let a waiting one
+ * in) puts it in the queue.
+ */
+void
+es_notifier_requeue(EsDatabase *db)
+{
+	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
+	if (db->notifier_state == ES_NOTIFIER_NONE)
+		db->notifier_waiting = true;
+	LWLockRelease(es_shared->lock);
+}
+
+/* What became of a launch es_notifier_claim_launch or es_notifier_take_waiting allowed. */
 void
 es_notifier_launched(EsDatabase *db, bool ok)
 {

@@ -20,6 +20,8 @@ typedef struct EsDatabase EsDatabase;
 
 /* event_store.max_databases */
 extern int	es_max_databases;
+/* event_store.max_workers: the databases' workers at once, all databases */
+extern int	es_max_workers;
 
 /*
  * Called once an open transaction's positions are released (its end, or
@@ -74,6 +76,10 @@ extern void es_notifier_set_progress(EsDatabase *db, int64 upto, uint64 generati
 extern bool es_notifier_signal(EsDatabase *db);
 extern bool es_notifier_claim_launch(EsDatabase *db, TimestampTz now, int retry_ms);
 extern void es_notifier_launched(EsDatabase *db, bool ok);
+extern EsDatabase *es_notifier_take_waiting(TimestampTz now);
+extern bool es_notifier_others_waiting(void);
+extern void es_notifier_requeue(EsDatabase *db);
+extern void es_notifier_nudge_all(void);
 extern int	es_notifier_stop_request(Oid dbid);
 extern Oid	es_database_oid(EsDatabase *db);
 

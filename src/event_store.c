@@ -22,6 +22,7 @@
 #include "commands/defrem.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "postmaster/postmaster.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/acl.h"
@@ -37,6 +38,7 @@
 #include "es_compat.h"
 #include "es_emit.h"
 #include "es_notifier.h"
+#include "es_project.h"
 #include "es_register.h"
 #include "es_stream.h"
 #include "es_trigger.h"
@@ -60,7 +62,7 @@ void		_PG_init(void);
  *	   cleared: its deletes are part of the transaction);
  *	2. es_emit_pre_commit: count a committing change of stream metadata or
  *	   upcasters, so reads look up every stream and type until its
- *	   invalidations are sent (step 8).
+ *	   invalidations are sent (step 9).
  * PRE_PREPARE
  *	   es_register_pre_prepare, then es_emit_pre_prepare: a transaction
  *	   holding positions, or changing rules, cannot be prepared.
@@ -70,13 +72,15 @@ void		_PG_init(void);
  *	4. es_stream_xact_end: forget the streams rows held (their memory was
  *	   the transaction's) and the plain-INSERT flag;
  *	5. es_trigger_xact_end: forget the created streams;
- *	6. es_emit_xact_end: forget that the transaction changed rules.
+ *	6. es_emit_xact_end: forget that the transaction changed rules;
+ *	7. es_notifier_xact_end: a committed change of projections (registered,
+ *	   resumed, retried, rebuilt) wakes the database's worker.
  * Subtransaction end
- *	7. es_stream_subxact_end, es_trigger_subxact_end, es_emit_subxact_end:
+ *	8. es_stream_subxact_end, es_trigger_subxact_end, es_emit_subxact_end:
  *	   what a rolled back subtransaction wrote (rows held, streams created,
  *	   changes of rules) is forgotten, a committed one's is its parent's.
  * Resource release, after locks, top level
- *	8. es_emit_after_locks: the commit's invalidations are sent; the count
+ *	9. es_emit_after_locks: the commit's invalidations are sent; the count
  *	   of step 2 goes.
  */
 static void
@@ -102,6 +106,8 @@ es_xact_callback(XactEvent event, void *arg)
 			es_stream_xact_end();
 			es_trigger_xact_end();
 			es_emit_xact_end();
+			es_notifier_xact_end(event == XACT_EVENT_COMMIT ||
+								 event == XACT_EVENT_PARALLEL_COMMIT);
 			break;
 		default:
 			break;
@@ -307,6 +313,28 @@ _PG_init(void)
 							0,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("event_store.max_workers",
+							"Most background workers event_store runs at once, all databases together.",
+							"Each database that appends or has projections behind needs one; beyond this many they take turns. The launcher takes one more for a few seconds after a start.",
+							&es_max_workers,
+							3,
+							1,
+							MAX_BACKENDS,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("event_store.projection_timeout",
+							"The longest a page of a projection may run in the server's worker.",
+							"A page that runs longer is cancelled and counts as an attempt of its projection. 0: no limit.",
+							&es_projection_timeout,
+							60000,
+							0,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
 	DefineCustomIntVariable("event_store.read_mem",
 							"Memory a read may hold its result rows in before it spills them to a temporary file.",
 							"The larger of this and work_mem applies.",
@@ -333,6 +361,9 @@ _PG_init(void)
 
 	es_register_init_hooks();
 	es_release_hook = es_notifier_wake;
+	es_worker_hook = es_project_run;
+	if (process_shared_preload_libraries_in_progress)
+		es_notifier_register_launcher();
 	RegisterXactCallback(es_xact_callback, NULL);
 	RegisterSubXactCallback(es_subxact_callback, NULL);
 	RegisterResourceReleaseCallback(es_resource_release_callback, NULL);

@@ -270,6 +270,8 @@ max_worker_processes = 4
 max_parallel_workers = 4
 max_parallel_workers_per_gather = 2
 event_store.notifier_idle_timeout = '1s'
+# not the extension's own bound (020_worker_slots.pl tests it): the slots
+event_store.max_workers = 8
 });
 {
 	my $admin = es_connect($small);

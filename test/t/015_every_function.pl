@@ -129,10 +129,27 @@ SELECT event_store.es_register_upcaster('Deposited', 1, 'public.dep_v1(jsonb)');
 SELECT event_store.es_register_upcaster('Deposited', 2, 'public.dep_v2(jsonb,jsonb)');
 SELECT event_store.es_checkpoint_save('proj-1', 3);
 SELECT event_store.es_checkpoint_save('proj-2', 1);
+GRANT SELECT ON event_store.events, event_store.es_projections, event_store.es_dead_letters TO es_projector;
+GRANT SELECT, INSERT, UPDATE, DELETE ON event_store.projections, event_store.dead_letters TO es_projector;
+CREATE TABLE IF NOT EXISTS public.pj_seen (position bigint);
+GRANT INSERT, DELETE ON public.pj_seen TO es_projector;
+CREATE OR REPLACE FUNCTION public.pj_page(e event_store.es_event[]) RETURNS void LANGUAGE sql
+  AS $$ INSERT INTO public.pj_seen SELECT x.position FROM unnest(e) x $$;
+CREATE OR REPLACE FUNCTION public.pj_reset() RETURNS void LANGUAGE sql AS $$ DELETE FROM public.pj_seen $$;
+-- two projections, paused in the transaction that registers them: the
+-- database's worker never runs them, the calls below do
+BEGIN;
+SET LOCAL ROLE es_projector;
+SELECT event_store.es_register_projection('pj-1', 'public.pj_page(event_store.es_event[])',
+                                          reset_handler => 'public.pj_reset()');
+SELECT event_store.es_register_projection('pj-2', 'public.pj_page(event_store.es_event[])', category => 'acc');
+SELECT event_store.es_pause_projection('pj-1');
+SELECT event_store.es_pause_projection('pj-2');
+COMMIT;
 };
 
 my @roles = qw(es_reader es_consumer es_writer es_keeper es_eraser);
-$node->safe_psql('postgres', join(";\n", map { "CREATE ROLE $_ LOGIN" } @roles, 'es_nobody'));
+$node->safe_psql('postgres', join(";\n", map { "CREATE ROLE $_ LOGIN" } @roles, 'es_nobody', 'es_projector'));
 # every class starts from a copy of this database
 $node->safe_psql('postgres', 'CREATE DATABASE es_tmpl');
 $node->safe_psql('es_tmpl', "CREATE EXTENSION event_store;\n$fixture");
@@ -157,6 +174,7 @@ sub new_db
 #            in the executor;
 #   invalid  a query whose call fails, with state, the SQLSTATE of the
 #            README; role: run it as that role (SET LOCAL ROLE);
+#            valid_role: run the valid call as that role;
 #   why      for the few functions no call of which can fail: the failing
 #            "call" is then the statement failing right after the call;
 #   late     (set-returning reads) the read in a statement that fails after
@@ -191,7 +209,146 @@ sub late_of
 	return qq{SELECT (1 / (count(*) - count(*)))::text FROM $call};
 }
 
+# a page of one event, made without reading a table
+my $pj_page = q{ARRAY[ROW(1, 's-1', 1, 'T', '{}', NULL, '00000000-0000-0000-0000-000000000001', 1,
+  now())::event_store.es_event]};
+
 my %calls = (
+	'_es_call_handler(text,text,text,name,event_store.es_event[])' => {
+		valid => qq{SELECT event_store._es_call_handler('pj-1', 'public.pj_page(event_store.es_event[])', 'page', 'es_projector', $pj_page)::text},
+		invalid => qq{SELECT event_store._es_call_handler('pj-1', 'public.pj_page(event_store.es_event[])', 'page', 'es_no_such_role', $pj_page)::text},
+		state => '42704',
+		# it locks the handler: behind a DROP EXTENSION CASCADE that drops it, it waits
+	},
+	'_es_check_filter(text,text[])' => {
+		valid => q{SELECT event_store._es_check_filter(a, '{A,B}')::text FROM (SELECT 'acc'::text OFFSET 0) x(a)},
+		invalid => q{SELECT event_store._es_check_filter(a, NULL)::text FROM (SELECT 'acc-x'::text OFFSET 0) x(a)},
+		state => '22023',
+		worker => q{event_store._es_check_filter('c' || b.id, NULL)},
+		worker_bad => q{event_store._es_check_filter('c-' || b.id, NULL)},
+		worker_state => '22023',
+		pure => 1,
+	},
+	'_es_check_handler(regprocedure,boolean)' => {
+		valid => q{SELECT event_store._es_check_handler('public.pj_page(event_store.es_event[])')},
+		invalid => q{SELECT event_store._es_check_handler('public.dep_v1(jsonb)')},
+		state => '42P13',
+		pure => 1,
+	},
+	'_es_check_projection_row(text,text,text,name,boolean)' => {
+		valid => q{SELECT event_store._es_check_projection_row('public.pj_page(event_store.es_event[])', 'page', 'public.pj_reset()', 'es_projector')::text},
+		invalid => q{SELECT event_store._es_check_projection_row('public.pj_page(event_store.es_event[])', 'event', NULL, 'es_projector', false)::text},
+		state => '42P13',
+	},
+	'_es_check_not_in_handler()' => {
+		valid => q{SELECT event_store._es_check_not_in_handler()::text},
+		invalid => q{SELECT (1 / (length(event_store._es_check_not_in_handler()::text)))::text},
+		state => '22012',
+		why => 'it fails only inside a handler (projections.sql shows it)',
+		pure => 1,
+	},
+	'_es_acts_for(name)' => {
+		valid => q{SELECT event_store._es_acts_for(a)::text FROM (SELECT 'es_projector'::name OFFSET 0) x(a)},
+		invalid => q{SELECT (1 / event_store._es_acts_for(a)::int)::text FROM (SELECT 'no_such_role'::name OFFSET 0) x(a)},
+		state => '22012',
+		why => 'a role that does not exist is no error: false',
+		worker => q{event_store._es_acts_for(('es_projector' || (b.id % 2))::name)},
+		worker_bad => q{1 / event_store._es_acts_for(('no_such_role' || b.id)::name)::int},
+		worker_state => '22012',
+		pure => 1,
+	},
+	'_es_project_failed(text,text,text)' => {
+		valid => q{SELECT event_store._es_project_failed('pj-1', '57014', 'cancelled')::text},
+		invalid => q{SELECT event_store._es_project_failed('pj-1', '57014', 'cancelled')::text},
+		role => 'es_nobody',
+		state => '42501',
+	},
+	'_es_project_page(text)' => {
+		valid => q{SELECT coalesce(event_store._es_project_page('pj-1')::text, 'busy')},
+		invalid => q{SELECT event_store._es_project_page('pj-1')::text},
+		role => 'es_nobody',
+		state => '42501',
+	},
+	'_es_projection_for_update(text)' => {
+		valid => q{SELECT (event_store._es_projection_for_update('pj-1')).name},
+		invalid => q{SELECT (event_store._es_projection_for_update('no-such-projection')).name},
+		state => '42704',
+	},
+	'_es_wake_runner()' => {
+		valid => q{SELECT event_store._es_wake_runner()::text},
+		invalid => q{SELECT (1 / (length(event_store._es_wake_runner()::text)))::text},
+		state => '22012',
+		why => 'it takes no argument and reads no table',
+		pure => 1,
+	},
+	'es_caused_by(event_store.es_event,jsonb)' => {
+		valid => qq{SELECT event_store.es_caused_by(e[1], '{"k": 1}')::text FROM (SELECT $pj_page OFFSET 0) x(e)},
+		invalid => q{SELECT event_store.es_caused_by(NULL)::text},
+		state => '22004',
+		worker => qq{event_store.es_caused_by(($pj_page)[1], jsonb_build_object('n', b.id))},
+		worker_bad => q{event_store.es_caused_by(CASE WHEN b.id > 0 THEN NULL::event_store.es_event END)},
+		worker_state => '22004',
+		pure => 1,
+	},
+	'es_feed_reached()' => {
+		valid => q{SELECT coalesce(event_store.es_feed_reached()::text, 'none')},
+		invalid => q{SELECT (1 / (coalesce(event_store.es_feed_reached(), 0) * 0))::text},
+		state => '22012',
+		why => 'it takes no argument and reads no table',
+		pure => 1,
+	},
+	'es_position_before_time(timestamp with time zone)' => {
+		valid => q{SELECT event_store.es_position_before_time(now() - interval '1 day')::text},
+		invalid => q{SELECT event_store.es_position_before_time(NULL)::text},
+		state => '22004',
+		worker => q{event_store.es_position_before_time(now() - b.id * interval '1 s')},
+		worker_bad => q{event_store.es_position_before_time(CASE WHEN b.id > 0 THEN NULL::timestamptz END)},
+		worker_state => '22004',
+	},
+	'es_register_projection(text,regprocedure,text,text[],integer,text,integer,interval,regprocedure,bigint)' => {
+		valid => q{SELECT event_store.es_register_projection('pj-3', 'public.pj_page(event_store.es_event[])', types => '{Deposited}')::text},
+		invalid => q{SELECT event_store.es_register_projection('pj-1', 'public.pj_page(event_store.es_event[])')::text},
+		role => 'es_projector',
+		state => '42710',
+		valid_role => 'es_projector',
+		# the extension created again has not granted es_projector anything
+		recreated => ['42501'],
+	},
+	'es_unregister_projection(text)' => {
+		valid => q{SELECT event_store.es_unregister_projection('pj-2')::text},
+		invalid => q{SELECT event_store.es_unregister_projection('no-such-projection')::text},
+		state => '42704',
+	},
+	'es_pause_projection(text)' => {
+		valid => q{SELECT event_store.es_pause_projection('pj-2')::text},
+		invalid => q{SELECT event_store.es_pause_projection('')::text},
+		state => '42704',
+	},
+	'es_resume_projection(text)' => {
+		valid => q{SELECT event_store.es_resume_projection('pj-2')::text},
+		invalid => q{SELECT event_store.es_resume_projection(NULL)::text},
+		state => '22004',
+	},
+	'es_retry_projection(text)' => {
+		valid => q{SELECT (event_store.es_resume_projection('pj-2')::text || event_store.es_retry_projection('pj-2')::text)},
+		invalid => q{SELECT event_store.es_retry_projection('pj-2')::text},
+		state => '55000',
+	},
+	'es_run_projection(text,integer)' => {
+		valid => q{SELECT event_store.es_run_projection('pj-1', 5)::text},
+		invalid => q{SELECT event_store.es_run_projection('pj-1', 0)::text},
+		state => '22023',
+	},
+	'es_rebuild_projection(text,bigint)' => {
+		valid => q{SELECT event_store.es_rebuild_projection('pj-1', 2)::text},
+		invalid => q{SELECT event_store.es_rebuild_projection('pj-1', -1)::text},
+		state => '22023',
+	},
+	'es_rebuild_projection(text,timestamp with time zone)' => {
+		valid => q{SELECT (event_store.es_rebuild_projection('pj-1', now() - interval '1 day') >= 0)::text},
+		invalid => q{SELECT event_store.es_rebuild_projection('pj-1', NULL::timestamptz)::text},
+		state => '22004',
+	},
 	'es_uuid_v7()' => {
 		valid => q{SELECT substr(event_store.es_uuid_v7()::text, 15, 1)},
 		invalid => q{SELECT (1 / (length(u::text) - 36))::text FROM (SELECT event_store.es_uuid_v7() AS u) x},
@@ -473,6 +630,7 @@ cmp_ok(scalar(@fns), '>=', 29, 'the extension has at least the 29 functions of 0
 	{
 		my $c = $calls{$f};
 		es_run($d, 'BEGIN');
+		es_run($d, "SET LOCAL ROLE $c->{valid_role}") if $c->{valid_role};
 		my $r = es_run($d, $c->{valid});
 		es_run($d, 'ROLLBACK');
 		ok($r->{ok} && @{ $r->{rows} } == 1, "calls: $f: the valid call works")
@@ -510,6 +668,10 @@ SELECT string_agg(t || '=' || n || ':' || h, ' ' ORDER BY t) FROM (
     FROM event_store.checkpoints x
   UNION ALL SELECT 'erasures', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x.stream), ''))
     FROM event_store.erasures x
+  UNION ALL SELECT 'projections', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x.name), ''))
+    FROM event_store.projections x
+  UNION ALL SELECT 'dead_letters', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x.consumer, x.position), ''))
+    FROM event_store.dead_letters x
   UNION ALL SELECT 'head', event_store.es_head_position(), '') f};
 
 # ---------------------------------------------------------------------------
@@ -649,7 +811,7 @@ SELECT string_agg(t || '=' || n || ':' || h, ' ' ORDER BY t) FROM (
 	{
 		my $c = $calls{$f};
 		my $rounds = 1000;
-		my @kinds = ([ 'valid call', $c->{valid}, undef, '00000' ],
+		my @kinds = ([ 'valid call', $c->{valid}, $c->{valid_role}, '00000' ],
 			[ 'failing call', $c->{invalid}, $c->{role}, $c->{state} ]);
 		push @kinds, [ 'read failing after its rows', $c->{late}, undef, '22012' ] if $c->{late};
 		my $tf = time;
@@ -710,7 +872,7 @@ sub plan_text
 	my $admin = es_connect($node, $db);
 	must($admin,
 		q{CREATE TABLE public.big AS SELECT g AS id, md5(g::text) AS pad FROM generate_series(1, 100000) g;
-		  ANALYZE public.big; GRANT SELECT ON public.big TO es_nobody},
+		  ANALYZE public.big; GRANT SELECT ON public.big TO es_nobody, es_projector},
 		'(b) setup: a 100,000-row table');
 	must($admin, q{CREATE FUNCTION public.par_up(data jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$ SELECT data $$},
 		'(b) setup: a function to register as an upcaster');
@@ -773,10 +935,10 @@ sub plan_text
 		}
 		my $where = $par eq 'u' ? 'in a serial plan' : 'in the leader of a parallel plan';
 		ok($invalidate->(), "(b) $f: other sessions change a stream's metadata and register an upcaster");
-		my $r = $query->($leader, 1);
+		my $r = $query->($leader, 1, $c->{valid_role});
 		ok($r->{ok}, "(b) $f $where, caches just invalidated: no error")
 		  or diag("$r->{state}: " . ($r->{err} // ''));
-		my $serial = $query->($leader, 0);
+		my $serial = $query->($leader, 0, $c->{valid_role});
 		is($value->($r), $value->($serial), "(b) $f $where: the result of the serial plan");
 		$invalidate->();
 		$r = $query->($leader_bad, 1, $c->{role});
@@ -871,6 +1033,7 @@ sub plan_text
 			}
 			$fresh = 0;
 			my $b = es_connect($node, $db);
+			es_run($b, "SET ROLE $c->{valid_role}") if $c->{valid_role};
 			# the caller has used the extension before: its caches are loaded
 			es_run($b, 'BEGIN');
 			my $warm = es_run($b, $c->{valid});

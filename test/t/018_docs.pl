@@ -1,7 +1,7 @@
 # Every example of the docs that talks to the server runs, as written.
 #
-# The SQL blocks (```sql) of README.md, docs/reference.md, docs/operations.md
-# and docs/guarantees.md run in that order in one database, each block in a
+# The SQL blocks (```sql) of README.md, docs/reference.md, docs/operations.md,
+# docs/guarantees.md and docs/projections.md run in that order in one database, each block in a
 # session of its own with search_path = "$user", event_store, public (the
 # README's suggestion), so the reference's examples follow the README's
 # tour.  A block's statements may fail only where the block says so: the
@@ -19,7 +19,7 @@ use Test::More;
 use IPC::Run;
 use EsTest;
 
-my @files = ('README.md', 'docs/reference.md', 'docs/operations.md', 'docs/guarantees.md');
+my @files = ('README.md', 'docs/reference.md', 'docs/operations.md', 'docs/guarantees.md', 'docs/projections.md');
 my $node = es_new_node('docs', init => { allows_streaming => 'logical' });
 $node->safe_psql('postgres', 'CREATE DATABASE docs');
 my $dsn = 'host=' . $node->host . ' port=' . $node->port . ' dbname=docs';
