@@ -764,6 +764,7 @@ DECLARE
     msg text;
     ctx text;
     tries integer;
+    applied boolean;
 BEGIN
     PERFORM event_store._es_check_not_in_handler();
     SELECT * INTO p FROM event_store.projections j WHERE j.name = projection
@@ -792,16 +793,13 @@ BEGIN
 
     BEGIN
         PERFORM event_store._es_call_handler(p.name, p.handler, p.shape, p.owner, page);
-        UPDATE event_store.projections j
-           SET position = reached, attempts = 0, retry_at = NULL,
-               processed = j.processed + n, last_processed_at = now()
-         WHERE j.name = p.name;
-        RETURN n;
+        applied := true;
     EXCEPTION WHEN OTHERS THEN
-        NULL;   -- find the failing event below
+        applied := false;   -- find the failing event below
     END;
 
     FOR i IN 1 .. n LOOP
+        EXIT WHEN applied;
         BEGIN
             PERFORM event_store._es_call_handler(p.name, p.handler, p.shape, p.owner, page[i:i]);
         EXCEPTION WHEN OTHERS THEN
@@ -847,7 +845,8 @@ BEGIN
             RETURN CASE WHEN i > 1 THEN i - 1 ELSE -1 END;
         END;
     END LOOP;
-    -- every event passed on its own (the failure did not come back)
+    -- the page applied (or every event passed on its own: the failure did
+    -- not come back)
     UPDATE event_store.projections j
        SET position = reached, attempts = 0, retry_at = NULL,
            processed = j.processed + n, last_processed_at = now()

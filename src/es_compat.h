@@ -15,6 +15,7 @@
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_proc.h"
 #include "commands/dbcommands.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
@@ -58,6 +59,15 @@ es_have_createdb_privilege(void)
 #define ES_MY_PROCNO		MyProcNumber
 #else
 #define ES_MY_PROCNO		(MyProc->pgprocno)
+#endif
+
+/* EXECUTE on a function (16 replaced pg_proc_aclcheck by object_aclcheck) */
+#if PG_VERSION_NUM >= 160000
+#define es_proc_aclcheck(fn, roleid, mode) \
+	object_aclcheck(ProcedureRelationId, (fn), (roleid), (mode))
+#else
+#define es_proc_aclcheck(fn, roleid, mode) \
+	pg_proc_aclcheck((fn), (roleid), (mode))
 #endif
 
 /* the file number of a relation (16 renamed RelFileNode) */

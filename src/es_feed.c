@@ -144,21 +144,6 @@ es_types_arg(FunctionCallInfo fcinfo, int argno, int *ntypes)
 	return elems;
 }
 
-/*
- * The position the session's last feed read got to: the last event it
- * returned if it returned max_count, else the last position below its
- * horizon (it looked at everything up to there).  A consumer saves this as
- * its checkpoint, so that a filter that matches rarely does not read the
- * same non-matching events again on every poll.  -1: no read yet.
- */
-static int64 es_reached = -1;
-
-static void
-es_set_reached(bool full, int64 last, int64 after, int64 horizon)
-{
-	es_reached = full ? last : Max(after, horizon - 1);
-}
-
 /* one index scan of the feed, positioned on its next row */
 typedef struct EsFeedScan
 {
@@ -216,6 +201,30 @@ typedef struct EsFeedRead
 	Relation	rel;
 	EsEmitter	em;
 } EsFeedRead;
+
+/*
+ * The position the session's last feed read got to: the last event it
+ * returned if it returned max_count; else the newest event below its
+ * horizon (it looked at everything up to there).  A consumer saves this as
+ * its checkpoint, so that a filter that matches rarely does not read the
+ * same non-matching events again on every poll.  -1: no read yet.
+ *
+ * Never a position past the newest event, although every position below
+ * the horizon is settled: the positions of rolled-back transactions above
+ * the newest event are handed out again after a restart (the counter
+ * continues above the highest stored position), and a checkpoint past one
+ * of them would skip the event that gets it.
+ */
+static int64 es_reached = -1;
+
+static void
+es_set_reached(const EsCatalog *cat, EsFeedRead *r, bool full, int64 last, int64 after)
+{
+	if (full)
+		es_reached = last;
+	else
+		es_reached = Max(after, es_newest_position(cat, r->snapshot, r->horizon));
+}
 
 /*
  * Begin a read of the feed (function: its name, for the parallel-mode
@@ -313,7 +322,7 @@ es_read_all(PG_FUNCTION_ARGS)
 		for (i = 0; i < ntypes; i++)
 			es_feed_scan_end(&scans[i]);
 	}
-	es_set_reached(count >= max_count, last, after, r.horizon);
+	es_set_reached(cat, &r, count >= max_count, last, after);
 	es_feed_read_end(&r, idx);
 	return (Datum) 0;
 }
@@ -390,7 +399,7 @@ es_read_category(PG_FUNCTION_ARGS)
 		last = fs.position;
 	}
 	es_feed_scan_end(&fs);
-	es_set_reached(count >= max_count, last, after, r.horizon);
+	es_set_reached(cat, &r, count >= max_count, last, after);
 	es_feed_read_end(&r, idx);
 	return (Datum) 0;
 }

@@ -96,19 +96,31 @@ es_worker_hook_type es_worker_hook = NULL;
  * Starting, waking and stopping (called by other processes)
  * ---------------------------------------------------------------------
  */
+/*
+ * The extension's workers: connected to a database (the launcher to none),
+ * started only once recovery is over (never on a standby; after a
+ * promotion), never restarted by the postmaster.
+ */
+static void
+es_worker_init(BackgroundWorker *worker, const char *function, const char *type)
+{
+	memset(worker, 0, sizeof(*worker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker->bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker->bgw_library_name, BGW_MAXLEN, "event_store");
+	snprintf(worker->bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(worker->bgw_name, BGW_MAXLEN, "%s", type);
+	snprintf(worker->bgw_type, BGW_MAXLEN, "%s", type);
+}
+
 static bool
 es_notifier_launch(Oid dbid, bool probe, BackgroundWorkerHandle **handle)
 {
 	BackgroundWorker worker;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "event_store");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "es_notifier_main");
+	es_worker_init(&worker, "es_notifier_main", "event_store notifier");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "event_store notifier for database %u", dbid);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "event_store notifier");
 	worker.bgw_main_arg = ObjectIdGetDatum(dbid);
 	worker.bgw_extra[0] = probe ? 1 : 0;
 	worker.bgw_notify_pid = handle ? MyProcPid : 0;
@@ -615,15 +627,8 @@ es_notifier_register_launcher(void)
 {
 	BackgroundWorker worker;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	/* never on a standby: after a promotion, the postmaster starts it */
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "event_store");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "es_launcher_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "event_store launcher");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "event_store launcher");
+	es_worker_init(&worker, "es_launcher_main", "event_store launcher");
 	RegisterBackgroundWorker(&worker);
 }
 

@@ -50,6 +50,7 @@
 
 #include "event_store.h"
 #include "es_catalog.h"
+#include "es_compat.h"
 #include "es_events.h"
 #include "es_notifier.h"
 #include "es_project.h"
@@ -266,7 +267,7 @@ es_handler_for(const EsCatalog *cat, const char *signature, EsHandlerShape shape
 						   shape == ES_SHAPE_PAGE ? "page (es_event[])" : "single event (es_event)")));
 	if (!privileges)
 		return fn;
-	if (pg_proc_aclcheck(fn, owner, ACL_EXECUTE) != ACLCHECK_OK)
+	if (es_proc_aclcheck(fn, owner, ACL_EXECUTE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("role \"%s\" may not execute function %s",

@@ -771,18 +771,33 @@ es_registry_committing(void)
  * ---------------------------------------------------------------------
  */
 
-/* Workers running or starting, all databases.  With the lock held. */
+/*
+ * Workers running or starting, all databases.  With the lock held.  A
+ * launch that has not attached after ES_STARTING_MAX_MS is not counted: its
+ * worker died starting (its database dropped, say), and must not hold a
+ * place for ever.
+ */
+#define ES_STARTING_MAX_MS	10000
+
 static int
 es_notifier_count_locked(void)
 {
+	TimestampTz now = GetCurrentTimestamp();
 	int			i;
 	int			n = 0;
 
 	Assert(LWLockHeldByMe(es_shared->lock));
 	for (i = 0; i < es_shared->ndatabases; i++)
-		if (OidIsValid(es_shared->databases[i].dbid) &&
-			es_shared->databases[i].notifier_state != ES_NOTIFIER_NONE)
-			n++;
+	{
+		EsDatabase *db = &es_shared->databases[i];
+
+		if (!OidIsValid(db->dbid) || db->notifier_state == ES_NOTIFIER_NONE)
+			continue;
+		if (db->notifier_state == ES_NOTIFIER_STARTING &&
+			TimestampDifferenceExceeds(db->notifier_launched, now, ES_STARTING_MAX_MS))
+			continue;
+		n++;
+	}
 	return n;
 }
 

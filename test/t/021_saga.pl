@@ -30,27 +30,6 @@ $node->safe_psql('shop', 'CREATE EXTENSION event_store');
 my $example = slurp_file('examples/order_saga.sql');
 $node->safe_psql('shop', $example);
 
-sub children_of
-{
-	my ($pid) = @_;
-	return map { /^\s*(\d+)/ ? $1 : () } split /\n/, `ps -o pid= --ppid $pid`;
-}
-
-sub crash_and_restart
-{
-	my $pm = $node->{_pid};
-	my @kids = children_of($pm);
-	kill 'KILL', $pm, @kids;
-	$node->{_pid} = undef;
-	my $end = time + 30;
-	usleep(50_000) while time < $end && grep { kill(0, $_) } @kids;
-	for (1 .. 10)
-	{
-		return 1 if $node->start(fail_ok => 1);
-		usleep(500_000);
-	}
-	return 0;
-}
 
 # 4 clients place 20 orders each: skus book (stock 100) and lamp (stock 5),
 # amounts up to 1500 (over 1000 the payment fails); an order placed is
@@ -89,7 +68,7 @@ my @pids = map { place($_) } 1 .. 4;
 for my $cycle (1 .. 3)
 {
 	usleep(300_000 + int(rand(400_000)));
-	ok(crash_and_restart(), "crash $cycle: kill -9 of the server while orders are placed and the saga reacts; it restarts");
+	ok(es_crash_and_restart($node), "crash $cycle: kill -9 of the server while orders are placed and the saga reacts; it restarts");
 }
 waitpid($_, 0) for @pids;
 

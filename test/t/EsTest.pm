@@ -33,7 +33,7 @@ BEGIN
 
 our @EXPORT = qw(es_new_node es_connect es_run es_state es_col es_wait_ready
   es_wait_blocked es_async es_async_result es_last_error es_check_log es_sqlstate_of
-  es_plan_nodes PG_ASYNC);
+  es_plan_nodes es_children_of es_crash_and_restart PG_ASYNC);
 
 # A cluster with the extension preloaded, on a port PostgreSQL::Test::Cluster
 # picks, never one of 54329..54340 (used by the developers' own clusters).
@@ -255,6 +255,33 @@ sub es_plan_nodes
 	};
 	$walk->($_->{Plan}, []) for @$plan;
 	return @out;
+}
+
+# The pids of a process's children.
+sub es_children_of
+{
+	my ($pid) = @_;
+	return map { /^\s*(\d+)/ ? $1 : () } split /\n/, `ps -o pid= --ppid $pid`;
+}
+
+# kill -9 of the postmaster and all its children at once (an OOM killer, a
+# power cut), then start it again: retried, bounded, while the old
+# processes let go of the shared memory.  True if it started.
+sub es_crash_and_restart
+{
+	my ($node) = @_;
+	my $pm = $node->{_pid};
+	my @kids = es_children_of($pm);
+	kill 'KILL', $pm, @kids;
+	$node->{_pid} = undef;
+	my $end = time + 30;
+	usleep(50_000) while time < $end && grep { kill(0, $_) } @kids;
+	for (1 .. 10)
+	{
+		return 1 if $node->start(fail_ok => 1);
+		usleep(500_000);
+	}
+	return 0;
 }
 
 # At the end of a file: the server log must show no crash, no PANIC and no
