@@ -1012,14 +1012,16 @@ COMMENT ON FUNCTION event_store.es_retry_projection(text) IS
 -- also includes the events after it that were created before from_time).
 CREATE FUNCTION event_store.es_position_before_time(from_time timestamptz)
 RETURNS bigint
-LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF from_time IS NULL THEN
         RAISE EXCEPTION 'from_time must not be null' USING ERRCODE = '22004';
     END IF;
-    RETURN coalesce((SELECT min(e.position) - 1 FROM event_store.events e
-                      WHERE e.created_at >= from_time),
-                    (SELECT max(e.position) FROM event_store.events e), 0);
+    -- never above the feed's head: positions above it may not be settled
+    RETURN least(coalesce((SELECT min(e.position) - 1 FROM event_store.events e
+                            WHERE e.created_at >= from_time),
+                          event_store.es_head_position()),
+                 event_store.es_head_position());
 END $$;
 
 COMMENT ON FUNCTION event_store.es_position_before_time(timestamptz) IS
@@ -1181,7 +1183,8 @@ BEGIN
                     ON CONFLICT ON CONSTRAINT dead_letters_pkey DO UPDATE
                        SET attempts = excluded.attempts, sqlstate = excluded.sqlstate,
                            message = excluded.message, context = excluded.context,
-                           failed_at = excluded.failed_at;
+                           failed_at = excluded.failed_at
+                     WHERE dead_letters.owner = excluded.owner;
                     UPDATE event_store.projections j
                        SET position = failed.position, attempts = 0, retry_at = NULL,
                            dead_lettered = j.dead_lettered + 1
@@ -1337,3 +1340,17 @@ CREATE TRIGGER projections_check
     BEFORE INSERT OR UPDATE ON event_store.projections
     FOR EACH ROW EXECUTE FUNCTION event_store._es_projections_check();
 ALTER TABLE event_store.projections ENABLE ALWAYS TRIGGER projections_check;
+
+-- A projection's dead letters go with it, however its row is deleted (a
+-- name registered again later starts with none).
+CREATE FUNCTION event_store._es_projections_deleted() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM event_store.dead_letters d WHERE d.consumer = OLD.name AND d.owner = OLD.owner;
+    RETURN NULL;
+END $$;
+REVOKE ALL ON FUNCTION event_store._es_projections_deleted() FROM PUBLIC;
+CREATE TRIGGER projections_deleted
+    AFTER DELETE ON event_store.projections
+    FOR EACH ROW EXECUTE FUNCTION event_store._es_projections_deleted();
+ALTER TABLE event_store.projections ENABLE ALWAYS TRIGGER projections_deleted;

@@ -72,6 +72,8 @@ es_member_of(text *stream, int32 size)
 	return (int32) (hash % (uint64) size);
 }
 
+static int64 es_forget_reached(void);
+
 static int64
 es_after_arg(FunctionCallInfo fcinfo, int argno)
 {
@@ -217,6 +219,16 @@ typedef struct EsFeedRead
  */
 static int64 es_reached = -1;
 
+/* Forget the last read's position; returns what it was. */
+static int64
+es_forget_reached(void)
+{
+	int64		was = es_reached;
+
+	es_reached = -1;
+	return was;
+}
+
 static void
 es_set_reached(const EsCatalog *cat, EsFeedRead *r, bool full, int64 last, int64 after)
 {
@@ -265,6 +277,8 @@ PG_FUNCTION_INFO_V1(es_read_all);
 Datum
 es_read_all(PG_FUNCTION_ARGS)
 {
+	/* first: a read that fails, its arguments included, got nowhere */
+	int64		forgot pg_attribute_unused() = es_forget_reached();
 	int64		after = es_after_arg(fcinfo, 0);
 	int64		max_count = es_max_count_arg(fcinfo, 1);
 	int			ntypes;
@@ -362,6 +376,8 @@ PG_FUNCTION_INFO_V1(es_read_category);
 Datum
 es_read_category(PG_FUNCTION_ARGS)
 {
+	/* first: a read that fails, its arguments included, got nowhere */
+	int64		forgot pg_attribute_unused() = es_forget_reached();
 	text	   *category = es_category_arg(fcinfo, 0);
 	int64		after = es_after_arg(fcinfo, 1);
 	int64		max_count = es_max_count_arg(fcinfo, 2);

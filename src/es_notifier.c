@@ -227,13 +227,19 @@ es_notifier_hand_over(void)
 {
 	EsDatabase *next;
 
-	while ((next = es_notifier_take_waiting(GetCurrentTimestamp())) != NULL)
+	if ((next = es_notifier_take_waiting(GetCurrentTimestamp())) != NULL)
 	{
 		bool		ok = es_notifier_launch(es_database_oid(next), false, NULL);
 
 		es_notifier_launched(next, ok);
-		if (ok)
-			break;
+		if (!ok)
+		{
+			/* no slot free in the server: it keeps its place in the queue */
+			es_notifier_requeue(next);
+			ereport(LOG,
+					(errmsg("event_store could not start the worker of database %u", es_database_oid(next)),
+					 errdetail("No background worker slot is free; the database waits for its turn.")));
+		}
 	}
 }
 
@@ -456,7 +462,12 @@ es_notifier_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
-	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
+	/*
+	 * Connect even if the database does not accept connections now: a
+	 * worker that died before it attached would hold its place among
+	 * event_store.max_workers until the launch is considered stale.
+	 */
+	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, BGWORKER_BYPASS_ALLOWCONN);
 	pgstat_report_appname("event_store notifier");
 	/* started by the launcher: leave after the first round if idle */
 	probe = MyBgworkerEntry->bgw_extra[0] == 1;

@@ -62,6 +62,9 @@
 /* event_store.projection_timeout (ms): the longest a page may run */
 int			es_projection_timeout = 60000;
 
+/* the worker's waits for locks, in its own statements and in pages */
+#define ES_RUNNER_LOCK_TIMEOUT	"2s"
+
 /* handlers running in this backend (their pages hold their projections) */
 static int	es_handler_depth = 0;
 
@@ -354,6 +357,17 @@ es_call_as(Oid fn, Oid owner, int nargs, Datum arg, MemoryContext callcxt)
 		es_handler_depth--;
 	}
 	PG_END_TRY();
+
+	/*
+	 * The page's time ran out while the handler ran, and the handler caught
+	 * the cancel: the page ends here all the same (outside the handler, so
+	 * it cannot catch this one).
+	 */
+	if (get_timeout_indicator(STATEMENT_TIMEOUT, false))
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("the page of projection ran longer than event_store.projection_timeout"),
+				 errdetail("The handler caught the cancel; the page is cancelled when it returns.")));
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(callcxt);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
@@ -535,6 +549,14 @@ es_project_statement(const char *sql, int nargs, Datum *args, bool page)
 	 */
 	if (page && es_projection_timeout > 0)
 		enable_timeout_after(STATEMENT_TIMEOUT, es_projection_timeout);
+
+	/*
+	 * A lock on the extension's tables (a role may LOCK what it may UPDATE)
+	 * holds the worker back for a second at most: then this round leaves
+	 * the projection (55P03, not an attempt).
+	 */
+	(void) set_config_option("lock_timeout", ES_RUNNER_LOCK_TIMEOUT, PGC_SUSET, PGC_S_OVERRIDE,
+							 GUC_ACTION_LOCAL, true, 0, false);
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (page)
@@ -592,6 +614,15 @@ es_project_one_page(const char *name, MemoryContext cxt)
 	LockReleaseSession(USER_LOCKMETHOD);
 	if (edata == NULL)
 		return got;
+	if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+	{
+		/* a lock held elsewhere: not this projection's fault, try later */
+		ereport(LOG,
+				(errmsg("event_store: a page of projection \"%s\" waited for a lock: %s", name, edata->message),
+				 errdetail("It is tried again in a later round, and does not count as an attempt.")));
+		FreeErrorData(edata);
+		return 0;
+	}
 
 	ereport(LOG,
 			(errmsg("event_store: a page of projection \"%s\" failed: %s", name, edata->message),

@@ -42,6 +42,7 @@ SELECT results_eq(
               ('function event_store._es_project_page(text)'),
               ('function event_store._es_projection_for_update(text)'),
               ('function event_store._es_projections_check()'),
+              ('function event_store._es_projections_deleted()'),
               ('function event_store._es_refuse_change()'),
               ('function event_store._es_registry_changed()'),
               ('function event_store._es_snapshot_floor(bigint,boolean)'),
@@ -584,6 +585,7 @@ SELECT results_eq(
               ('events_immutable', 'CREATE TRIGGER events_immutable BEFORE DELETE OR UPDATE OR TRUNCATE ON event_store.events FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_refuse_change()'),
               ('events_number', 'CREATE TRIGGER events_number BEFORE INSERT ON event_store.events FOR EACH ROW EXECUTE FUNCTION event_store._es_events_before_insert()'),
               ('projections_check', 'CREATE TRIGGER projections_check BEFORE INSERT OR UPDATE ON event_store.projections FOR EACH ROW EXECUTE FUNCTION event_store._es_projections_check()'),
+              ('projections_deleted', 'CREATE TRIGGER projections_deleted AFTER DELETE ON event_store.projections FOR EACH ROW EXECUTE FUNCTION event_store._es_projections_deleted()'),
               ('streams_inserted', 'CREATE TRIGGER streams_inserted BEFORE INSERT ON event_store.streams FOR EACH ROW WHEN ((new.metadata IS DISTINCT FROM ''{}''::jsonb)) EXECUTE FUNCTION event_store._es_registry_changed()'),
               ('streams_maintained', 'CREATE TRIGGER streams_maintained BEFORE DELETE OR UPDATE OR TRUNCATE ON event_store.streams FOR EACH STATEMENT EXECUTE FUNCTION event_store._es_refuse_change()'),
               ('streams_replicated', 'CREATE TRIGGER streams_replicated BEFORE UPDATE ON event_store.streams FOR EACH ROW WHEN ((old.metadata IS DISTINCT FROM new.metadata)) EXECUTE FUNCTION event_store._es_registry_changed()'),
@@ -606,6 +608,7 @@ SELECT results_eq(
               ('events_immutable', 'A'),
               ('events_number', 'O'),
               ('projections_check', 'A'),
+              ('projections_deleted', 'A'),
               ('streams_inserted', 'A'),
               ('streams_maintained', 'A'),
               ('streams_replicated', 'R'),
@@ -683,11 +686,11 @@ SELECT functions_are('event_store', ARRAY[
     'es_caused_by', 'es_feed_reached', 'es_pause_projection', 'es_position_before_time',
     'es_rebuild_projection', 'es_register_projection', 'es_resume_projection',
     'es_retry_projection', 'es_run_projection', 'es_unregister_projection',
-    '_es_check_not_in_handler', '_es_acts_for', '_es_project_failed']);
+    '_es_check_not_in_handler', '_es_acts_for', '_es_project_failed', '_es_projections_deleted']);
 SELECT is(
     (SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'event_store'::regnamespace),
-    62,
-    'exactly 62 functions (two forms of es_append and of es_rebuild_projection)');
+    63,
+    'exactly 63 functions (two forms of es_append and of es_rebuild_projection)');
 SELECT is(
     (SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'event_store'::regnamespace
                                        AND prokind <> 'f'),
@@ -864,6 +867,7 @@ SELECT results_eq(
               ('event_store._es_project_page(text)', 'plpgsql', 'u', false, false, 'v', false, 0),
               ('event_store._es_projection_for_update(text)', 'plpgsql', 'u', false, false, 'v', false, 0),
               ('event_store._es_projections_check()', 'plpgsql', 'u', false, false, 'v', false, 0),
+              ('event_store._es_projections_deleted()', 'plpgsql', 'u', false, false, 'v', false, 0),
               ('event_store._es_refuse_change()', 'c', 'u', false, false, 'v', false, 0),
               ('event_store._es_registry_changed()', 'c', 'u', false, false, 'v', false, 0),
               ('event_store._es_snapshot_floor(bigint,boolean)', 'c', 's', false, false, 'i', true, 0),
@@ -885,7 +889,7 @@ SELECT results_eq(
               ('event_store.es_load_aggregate(text,integer)', 'c', 'r', false, true, 's', false, 100),
               ('event_store.es_load_snapshot(text,integer)', 'c', 's', false, true, 's', false, 1),
               ('event_store.es_pause_projection(text)', 'plpgsql', 'u', false, false, 'v', false, 0),
-              ('event_store.es_position_before_time(timestamp with time zone)', 'plpgsql', 's', false, false, 's', false, 0),
+              ('event_store.es_position_before_time(timestamp with time zone)', 'plpgsql', 'u', false, false, 's', false, 0),
               ('event_store.es_read_all(bigint,bigint,text[])', 'c', 'u', false, true, 'v', false, 1000),
               ('event_store.es_read_category(text,bigint,bigint,integer,integer)', 'c', 'u', false, true, 'v', false, 1000),
               ('event_store.es_read_stream(text,bigint,bigint,boolean)', 'c', 'r', false, true, 's', false, 100),
@@ -919,6 +923,7 @@ SELECT results_eq(
               ('event_store._es_project_page(text)', ARRAY['search_path=pg_catalog, pg_temp']),
               ('event_store._es_projection_for_update(text)', ARRAY['search_path=pg_catalog, pg_temp']),
               ('event_store._es_projections_check()', ARRAY['search_path=pg_catalog, pg_temp']),
+              ('event_store._es_projections_deleted()', ARRAY['search_path=pg_catalog, pg_temp']),
               ('event_store.es_caused_by(event_store.es_event,jsonb)', ARRAY['search_path=pg_catalog, pg_temp']),
               ('event_store.es_checkpoint_get(text)', ARRAY['search_path=pg_catalog, pg_temp']),
               ('event_store.es_checkpoint_reset(text,bigint)', ARRAY['search_path=pg_catalog, pg_temp']),
@@ -973,6 +978,7 @@ SELECT results_eq(
               ('event_store._es_project_page(text)', 'projection text', 'integer'),
               ('event_store._es_projection_for_update(text)', 'projection text', 'event_store.projections'),
               ('event_store._es_projections_check()', '', 'trigger'),
+              ('event_store._es_projections_deleted()', '', 'trigger'),
               ('event_store._es_refuse_change()', '', 'trigger'),
               ('event_store._es_registry_changed()', '', 'trigger'),
               ('event_store._es_snapshot_floor(bigint,boolean)', 'truncate_before bigint, deleted boolean', 'bigint'),
@@ -1152,6 +1158,7 @@ SELECT results_eq(
               ('event_store._es_project_page(text)', true),
               ('event_store._es_projection_for_update(text)', true),
               ('event_store._es_projections_check()', false),
+              ('event_store._es_projections_deleted()', false),
               ('event_store._es_refuse_change()', false),
               ('event_store._es_registry_changed()', false),
               ('event_store._es_snapshot_floor(bigint,boolean)', true),
@@ -1204,6 +1211,7 @@ SELECT results_eq(
               ('event_store._es_events_before_insert()', true, 'EXECUTE', false),
               ('event_store._es_install()', true, 'EXECUTE', false),
               ('event_store._es_projections_check()', true, 'EXECUTE', false),
+              ('event_store._es_projections_deleted()', true, 'EXECUTE', false),
               ('event_store._es_refuse_change()', true, 'EXECUTE', false),
               ('event_store._es_registry_changed()', true, 'EXECUTE', false),
               ('event_store._es_upcasters_check()', true, 'EXECUTE', false),

@@ -301,6 +301,23 @@ CREATE FUNCTION pg_temp.peek(n text) RETURNS boolean LANGUAGE plpgsql COST 0.000
 SELECT count(*) AS seen FROM event_store.es_projections WHERE pg_temp.peek(name);
 ROLLBACK;
 
+-- a projection's dead letters go with its row, however it is deleted
+BEGIN;
+CREATE FUNCTION pj.refuse(e event_store.es_event) RETURNS void LANGUAGE plpgsql
+  AS $$ BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = '22000'; END $$;
+SELECT event_store.es_register_projection('dl', 'pj.refuse(event_store.es_event)', category => 'pq',
+                                          max_attempts => 1, on_error => 'skip', start_position => :base);
+SELECT event_store.es_run_projection('dl', 10) AS applied;
+SELECT count(*) AS dead_letters FROM event_store.dead_letters WHERE consumer = 'dl';
+DELETE FROM event_store.projections WHERE name = 'dl';
+SELECT count(*) AS dead_letters_left FROM event_store.dead_letters WHERE consumer = 'dl';
+ROLLBACK;
+
+-- a feed read that failed got nowhere
+SELECT count(*) FROM event_store.es_read_all(0, 1);
+SELECT err($$SELECT count(*) FROM event_store.es_read_all(0, 0)$$);
+SELECT event_store.es_feed_reached() IS NULL AS reached_after_a_failed_read;
+
 -- skip parks an event the handler refuses, not a missing handler: that
 -- faults the projection, whatever its policy
 BEGIN;

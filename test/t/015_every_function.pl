@@ -301,9 +301,6 @@ my %calls = (
 		valid => q{SELECT event_store.es_position_before_time(now() - interval '1 day')::text},
 		invalid => q{SELECT event_store.es_position_before_time(NULL)::text},
 		state => '22004',
-		worker => q{event_store.es_position_before_time(now() - b.id * interval '1 s')},
-		worker_bad => q{event_store.es_position_before_time(CASE WHEN b.id > 0 THEN NULL::timestamptz END)},
-		worker_state => '22004',
 	},
 	'es_register_projection(text,regprocedure,text,text[],integer,text,integer,interval,regprocedure,bigint)' => {
 		valid => q{SELECT event_store.es_register_projection('pj-3', 'public.pj_page(event_store.es_event[])', types => '{Deposited}')::text},

@@ -47,7 +47,7 @@ sub place
 		my $sku = rand() < 0.3 ? 'lamp' : 'book';
 		my $qty = 1 + int(rand(3));
 		my $amount = 10 * (1 + int(rand(150)));
-		for my $try (1 .. 50)
+		for my $try (1 .. 100)
 		{
 			my $h = eval { es_connect($node, 'shop') };
 			if ($h)
@@ -57,7 +57,7 @@ sub place
 				$h->disconnect if $h->ping;
 				last if $r->{ok} || $r->{state} eq 'V0001';
 			}
-			usleep(200_000);
+			usleep(100_000);
 		}
 		usleep(int(rand(20_000)));
 	}
@@ -68,7 +68,8 @@ my @pids = map { place($_) } 1 .. 4;
 for my $cycle (1 .. 3)
 {
 	usleep(300_000 + int(rand(400_000)));
-	ok(es_crash_and_restart($node), "crash $cycle: kill -9 of the server while orders are placed and the saga reacts; it restarts");
+	ok(es_crash_and_restart($node), "crash $cycle: kill -9 of the server while orders are placed and the saga reacts; it restarts")
+	  or do { kill 'KILL', @pids; BAIL_OUT('the server did not restart') };
 }
 waitpid($_, 0) for @pids;
 

@@ -276,7 +276,9 @@ sub es_crash_and_restart
 	$node->{_pid} = undef;
 	my $end = time + 30;
 	usleep(50_000) while time < $end && grep { kill(0, $_) } @kids;
-	for (1 .. 10)
+	# a backend forked just before the kill (clients reconnect all the
+	# time) may hold the shared memory a little longer: retry, bounded
+	for (1 .. 40)
 	{
 		return 1 if $node->start(fail_ok => 1);
 		usleep(500_000);
