@@ -557,6 +557,8 @@ sub crash
 		return;
 	}
 	my $pm = $node->{_pid};
+	# stopped first, so that it forks no child after the list is taken
+	kill 'STOP', $pm if $mode eq 'kill9-all';
 	my @kids = children_of($pm);
 	if ($mode eq 'kill9-all')
 	{

@@ -271,6 +271,10 @@ sub es_crash_and_restart
 {
 	my ($node) = @_;
 	my $pm = $node->{_pid};
+	# stopped first, so that it forks no child after the list is taken (a
+	# child left out would outlive the crash, and could wait for ever on a
+	# lock a killed process held, keeping the shared memory)
+	kill 'STOP', $pm;
 	my @kids = es_children_of($pm);
 	kill 'KILL', $pm, @kids;
 	$node->{_pid} = undef;
