@@ -102,9 +102,6 @@
 #include "es_util.h"
 #include "es_validate.h"
 
-/* the search_path user code (upcasters) runs and is resolved under */
-#define ES_SAFE_SEARCH_PATH	"pg_catalog, pg_temp"
-
 /*
  * The memory of the tuplestores the read functions return.
  *
@@ -677,11 +674,7 @@ es_upcaster_hash(text *type, int32 version)
 static Oid
 es_resolve_uncached(const EsCatalog *cat, const char *signature)
 {
-	Oid			save_userid;
-	int			save_sec_context;
-	int			nest;
 	Oid			owner;
-	Oid			result;
 	HeapTuple	classtup;
 
 	classtup = SearchSysCache1(RELOID, ObjectIdGetDatum(cat->upcasters));
@@ -689,17 +682,7 @@ es_resolve_uncached(const EsCatalog *cat, const char *signature)
 		elog(ERROR, "cache lookup failed for relation %u", cat->upcasters);
 	owner = ((Form_pg_class) GETSTRUCT(classtup))->relowner;
 	ReleaseSysCache(classtup);
-
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	nest = NewGUCNestLevel();
-	(void) set_config_option("search_path", ES_SAFE_SEARCH_PATH,
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
-	result = es_signature_lookup(signature);
-	AtEOXact_GUC(false, nest);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
-	return result;
+	return es_signature_lookup_as(signature, owner);
 }
 
 static Oid

@@ -57,7 +57,6 @@
 #include "es_util.h"
 #include "es_validate.h"
 
-#define ES_HANDLER_SEARCH_PATH	"pg_catalog, pg_temp"
 
 /* event_store.projection_timeout (ms): the longest a page may run */
 int			es_projection_timeout = 60000;
@@ -197,31 +196,6 @@ es_check_handler_sql(PG_FUNCTION_ARGS)
 }
 
 /*
- * The function a stored signature names, resolved under the fixed
- * search_path as the projection's owner (InvalidOid if none).  A number is
- * never a signature (es_signature_lookup).
- */
-static Oid
-es_resolve_handler(const char *signature, Oid owner)
-{
-	Oid			save_userid;
-	int			save_sec_context;
-	int			nest;
-	Oid			fn;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	nest = NewGUCNestLevel();
-	(void) set_config_option("search_path", ES_HANDLER_SEARCH_PATH,
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
-	fn = es_signature_lookup(signature);
-	AtEOXact_GUC(false, nest);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
-	return fn;
-}
-
-/*
  * The owner of a projection, which must exist and not be a superuser (a
  * projection runs as its owner in a superuser's process).
  */
@@ -254,7 +228,7 @@ static Oid
 es_handler_for(const EsCatalog *cat, const char *signature, EsHandlerShape shape, Oid owner,
 			   bool privileges)
 {
-	Oid			fn = es_resolve_handler(signature, owner);
+	Oid			fn = es_signature_lookup_as(signature, owner);
 
 	if (!OidIsValid(fn))
 		ereport(ERROR,
@@ -340,7 +314,7 @@ es_call_as(Oid fn, Oid owner, int nargs, Datum arg, MemoryContext callcxt)
 	 */
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	nest = NewGUCNestLevel();
-	(void) set_config_option("search_path", ES_HANDLER_SEARCH_PATH,
+	(void) set_config_option("search_path", ES_SAFE_SEARCH_PATH,
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
 	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |

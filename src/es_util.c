@@ -21,6 +21,7 @@
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
@@ -379,4 +380,29 @@ es_signature_lookup(const char *signature)
 	fcinfo->args[0].isnull = false;
 	value = FunctionCallInvoke(fcinfo);
 	return fcinfo->isnull ? InvalidOid : DatumGetObjectId(value);
+}
+
+/*
+ * The same, looked up as role under ES_SAFE_SEARCH_PATH: what it finds
+ * depends neither on the caller's privileges on schemas nor on its
+ * search_path (signatures are stored qualified).
+ */
+Oid
+es_signature_lookup_as(const char *signature, Oid role)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			nest;
+	Oid			result;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(role, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", ES_SAFE_SEARCH_PATH,
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	result = es_signature_lookup(signature);
+	AtEOXact_GUC(false, nest);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	return result;
 }

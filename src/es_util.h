@@ -38,6 +38,15 @@ extern void es_inserter_close(EsInserter *ins);
 
 /* names (streams, types, categories): compared byte for byte, hashed */
 extern Oid	es_signature_lookup(const char *signature);
+extern Oid	es_signature_lookup_as(const char *signature, Oid role);
+
+/*
+ * The search_path user code runs under (upcasters, handlers) and signatures
+ * are resolved under: pg_temp last, so a caller's temporary objects never
+ * stand in for anything.
+ */
+#define ES_SAFE_SEARCH_PATH	"pg_catalog, pg_temp"
+
 extern uint64 es_name_hash(text *name);
 extern bool es_same_name(text *a, text *b);
 extern text *es_category_of(text *name);
