@@ -125,7 +125,7 @@ BEGIN
   SELECT c.consumer,
          c.position,
          h.head,
-         greatest(h.head - c.position, 0) AS lag_positions,
+         h.head - least(c.position, h.head) AS lag_positions,
          coalesce(extract(epoch FROM pg_catalog.clock_timestamp() - (
              SELECT e.created_at FROM event_store.events e
               WHERE e.position > c.position
@@ -461,6 +461,7 @@ CREATE TABLE event_store.projections (
     rebuild_to          bigint,
     rebuild_started_at  timestamptz,
     registered_at       timestamptz NOT NULL DEFAULT now(),
+    saved_at            timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT projections_pkey PRIMARY KEY (name),
     CONSTRAINT projections_shape_check CHECK (shape IN ('page', 'event')),
     CONSTRAINT projections_filter_check CHECK (category IS NULL OR types IS NULL),
@@ -661,18 +662,30 @@ COMMENT ON FUNCTION event_store.es_retry_projection(text) IS
 -- or after from_time is after it (events are created at the start of their
 -- transaction, so positions are not in the order of created_at; the replay
 -- also includes the events after it that were created before from_time).
+--
+-- The lookup reads the block ranges of events whose created_at may be at or
+-- after from_time, found by a BRIN index (a few bytes per thousand events;
+-- ranges appended since the last VACUUM are read whole): the events a
+-- replay from that time reads anyway.  min(position + 0): not the ordered
+-- walk of the primary key from the first event, which reads every event
+-- created before from_time.
+CREATE INDEX events_created_at ON event_store.events
+    USING brin (created_at) WITH (pages_per_range = 32);
+
 CREATE FUNCTION event_store.es_position_before_time(from_time timestamptz)
 RETURNS bigint
 LANGUAGE plpgsql STABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    head bigint := event_store.es_head_position();
 BEGIN
     IF from_time IS NULL THEN
         RAISE EXCEPTION 'from_time must not be null' USING ERRCODE = '22004';
     END IF;
     -- never above the feed's head: positions above it may not be settled
-    RETURN least(coalesce((SELECT min(e.position) - 1 FROM event_store.events e
+    RETURN least(coalesce((SELECT min(e.position + 0) - 1 FROM event_store.events e
                             WHERE e.created_at >= from_time),
-                          event_store.es_head_position()),
-                 event_store.es_head_position());
+                          head),
+                 head);
 END $$;
 
 COMMENT ON FUNCTION event_store.es_position_before_time(timestamptz) IS
@@ -703,7 +716,7 @@ BEGIN
         PERFORM event_store._es_call_handler(p.name, p.reset_handler, 'reset', p.owner, NULL);
     END IF;
     UPDATE event_store.projections j
-       SET position = from_position, state = 'running', attempts = 0, retry_at = NULL,
+       SET position = from_position, saved_at = now(), state = 'running', attempts = 0, retry_at = NULL,
            rebuild_to = head, rebuild_started_at = now()
      WHERE j.name = es_rebuild_projection.name;
     PERFORM event_store._es_wake_runner();
@@ -752,7 +765,7 @@ COMMENT ON FUNCTION event_store.es_caused_by(event_store.es_event, jsonb) IS
 -- the projection (on_error = pause).  Returns the events consumed (applied
 -- or parked), -1 if none was and the first failed, NULL if another session
 -- holds the projection.
-CREATE FUNCTION event_store._es_project_page(projection text)
+CREATE FUNCTION event_store._es_project_page(projection text, upto bigint DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -774,21 +787,25 @@ BEGIN
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
-    IF p.state <> 'running' OR p.retry_at > clock_timestamp() THEN
+    IF p.state <> 'running' OR p.retry_at > clock_timestamp() OR p.position >= upto THEN
         RETURN 0;
     END IF;
+    -- (upto: no event above it, for es_run_projection's caller)
     IF p.category IS NOT NULL THEN
         SELECT array_agg(e ORDER BY e.position) INTO page
-          FROM event_store.es_read_category(p.category, p.position, p.page_size) e;
+          FROM event_store.es_read_category(p.category, p.position, p.page_size) e
+         WHERE upto IS NULL OR e.position <= upto;
     ELSE
         SELECT array_agg(e ORDER BY e.position) INTO page
-          FROM event_store.es_read_all(p.position, p.page_size, p.types) e;
+          FROM event_store.es_read_all(p.position, p.page_size, p.types) e
+         WHERE upto IS NULL OR e.position <= upto;
     END IF;
-    reached := greatest(event_store.es_feed_reached(), p.position);
+    reached := least(greatest(event_store.es_feed_reached(), p.position), upto);
     n := coalesce(cardinality(page), 0);
     IF n = 0 THEN
         IF reached > p.position THEN
-            UPDATE event_store.projections j SET position = reached WHERE j.name = p.name;
+            UPDATE event_store.projections j SET position = reached, saved_at = now()
+             WHERE j.name = p.name;
         END IF;
         RETURN 0;
     END IF;
@@ -812,6 +829,7 @@ BEGIN
             tries := CASE WHEN p.error_position = failed.position THEN least(p.attempts, 999) + 1 ELSE 1 END;
             UPDATE event_store.projections j
                SET position = CASE WHEN i > 1 THEN page[i - 1].position ELSE j.position END,
+                   saved_at = CASE WHEN i > 1 THEN now() ELSE j.saved_at END,
                    processed = j.processed + (i - 1),
                    last_processed_at = CASE WHEN i > 1 THEN now() ELSE j.last_processed_at END,
                    attempts = tries,
@@ -837,7 +855,7 @@ BEGIN
                            failed_at = excluded.failed_at
                      WHERE dead_letters.owner = excluded.owner;
                     UPDATE event_store.projections j
-                       SET position = failed.position, attempts = 0, retry_at = NULL,
+                       SET position = failed.position, saved_at = now(), attempts = 0, retry_at = NULL,
                            dead_lettered = j.dead_lettered + 1
                      WHERE j.name = p.name;
                     RETURN i;
@@ -851,7 +869,7 @@ BEGIN
     -- the page applied (or every event passed on its own: the failure did
     -- not come back)
     UPDATE event_store.projections j
-       SET position = reached, attempts = 0, retry_at = NULL,
+       SET position = reached, saved_at = now(), attempts = 0, retry_at = NULL,
            processed = j.processed + n, last_processed_at = now()
      WHERE j.name = p.name;
     RETURN n;
@@ -889,7 +907,8 @@ END $$;
 -- Run up to max_pages pages of a projection now, in this transaction, as
 -- the role that registered it (a client's own loop, a test, a catch-up
 -- from psql).  Returns the events applied.
-CREATE FUNCTION event_store.es_run_projection(name text, max_pages integer DEFAULT 1)
+CREATE FUNCTION event_store.es_run_projection(name text, max_pages integer DEFAULT 1,
+                                              upto bigint DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -902,14 +921,14 @@ BEGIN
     END IF;
     p := event_store._es_projection_for_update(name);
     FOR i IN 1 .. max_pages LOOP
-        got := event_store._es_project_page(name);
+        got := event_store._es_project_page(name, upto);
         EXIT WHEN got IS NULL OR got <= 0;
         total := total + got;
     END LOOP;
     RETURN total;
 END $$;
 
-COMMENT ON FUNCTION event_store.es_run_projection(text, integer) IS
+COMMENT ON FUNCTION event_store.es_run_projection(text, integer, bigint) IS
     'Run pages of a projection now, in the calling transaction';
 
 -- The status of every projection the caller may control, with its lag.
@@ -917,7 +936,7 @@ COMMENT ON FUNCTION event_store.es_run_projection(text, integer) IS
 CREATE VIEW event_store.es_projections WITH (security_barrier) AS
 SELECT j.name, j.state, j.handler, j.category, j.types, j.owner,
        j.position, h.head,
-       greatest(h.head - j.position, 0) AS lag_positions,
+       h.head - least(j.position, h.head) AS lag_positions,
        coalesce(extract(epoch FROM pg_catalog.clock_timestamp() - (
            SELECT e.created_at FROM event_store.events e
             WHERE e.position > j.position
@@ -1005,3 +1024,86 @@ CREATE TRIGGER projections_deleted
     AFTER DELETE ON event_store.projections
     FOR EACH ROW EXECUTE FUNCTION event_store._es_projections_deleted();
 ALTER TABLE event_store.projections ENABLE ALWAYS TRIGGER projections_deleted;
+
+-- Operations ----------------------------------------------------------------
+-- What a monitoring system reads: the counters of the database's work, and
+-- every consumer's and projection's position and lag.  pg_monitor may read
+-- both, and nothing else of the extension (docs/operations.md).
+
+CREATE FUNCTION event_store.es_stats(
+    OUT database name,
+    OUT transactions bigint,
+    OUT events bigint,
+    OUT bytes bigint,
+    OUT rolled_back bigint,
+    OUT conflicts bigint,
+    OUT idempotent_retries bigint,
+    OUT notifications bigint,
+    OUT notifier_start_failures bigint,
+    OUT erasures bigint,
+    OUT notifier_running boolean,
+    OUT head bigint,
+    OUT oldest_xact_pid integer,
+    OUT oldest_xact_seconds double precision,
+    OUT stats_reset timestamptz)
+RETURNS record
+AS 'MODULE_PATHNAME', 'es_stats'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION event_store.es_stats() IS
+    'Counters of the database''s appends, conflicts, retries, notifications and erasures since the server started, with the feed head and the oldest appending transaction';
+
+CREATE FUNCTION event_store.es_stats_reset()
+RETURNS void
+AS 'MODULE_PATHNAME', 'es_stats_reset_sql'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION event_store.es_stats_reset() IS
+    'Start the database''s counters of es_stats() from zero';
+
+-- One row per checkpoint consumer and per projection: where it is, how far
+-- behind (in positions, and in seconds since the first event it has not
+-- read was created: one probe of the primary key, whatever the backlog),
+-- and how long since it saved its checkpoint.  Safe on a standby: what
+-- cannot be told there is NULL.  Error messages are not shown: they may
+-- quote events.
+CREATE VIEW event_store.es_consumer_metrics AS
+SELECT 'consumer'::text AS kind, c.consumer AS name, NULL::text AS state, 0 AS faulted,
+       c.position, h.head,
+       h.head - least(c.position, h.head) AS lag_positions,
+       coalesce(extract(epoch FROM pg_catalog.clock_timestamp() - (
+           SELECT e.created_at FROM event_store.events e
+            WHERE e.position > c.position
+              AND (h.head IS NULL OR e.position <= h.head)
+            ORDER BY e.position LIMIT 1)), 0)::double precision AS lag_seconds,
+       extract(epoch FROM pg_catalog.clock_timestamp() - c.updated_at)::double precision
+           AS seconds_since_save,
+       NULL::bigint AS processed, NULL::bigint AS dead_lettered, NULL::integer AS attempts,
+       0 AS rebuilding, NULL::double precision AS rebuild_progress
+  FROM event_store.checkpoints c
+ CROSS JOIN (SELECT event_store._es_head_if_known() AS head) h
+UNION ALL
+SELECT 'projection', j.name, j.state, (j.state = 'faulted')::integer,
+       j.position, h.head,
+       h.head - least(j.position, h.head),
+       coalesce(extract(epoch FROM pg_catalog.clock_timestamp() - (
+           SELECT e.created_at FROM event_store.events e
+            WHERE e.position > j.position
+              AND (h.head IS NULL OR e.position <= h.head)
+            ORDER BY e.position LIMIT 1)), 0)::double precision,
+       extract(epoch FROM pg_catalog.clock_timestamp() - j.saved_at)::double precision,
+       j.processed, j.dead_lettered, j.attempts,
+       (j.rebuild_to IS NOT NULL AND j.position < j.rebuild_to)::integer,
+       CASE WHEN j.rebuild_to IS NULL THEN NULL
+            WHEN j.rebuild_to = 0 OR j.position >= j.rebuild_to THEN 1.0::double precision
+            ELSE (j.position::double precision / j.rebuild_to) END
+  FROM event_store.projections j
+ CROSS JOIN (SELECT event_store._es_head_if_known() AS head) h;
+
+COMMENT ON VIEW event_store.es_consumer_metrics IS
+    'Every checkpoint consumer and projection: position, lag in positions and seconds, time since the last save (for monitoring)';
+
+REVOKE ALL ON FUNCTION event_store.es_stats(), event_store.es_stats_reset() FROM PUBLIC;
+REVOKE ALL ON TABLE event_store.es_consumer_metrics FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION event_store.es_stats() TO pg_monitor;
+GRANT SELECT ON TABLE event_store.es_consumer_metrics TO pg_monitor;

@@ -41,6 +41,7 @@
 #include "es_catalog.h"
 #include "es_emit.h"
 #include "es_events.h"
+#include "es_register.h"
 #include "es_scan.h"
 #include "es_stream.h"
 #include "es_util.h"
@@ -373,6 +374,7 @@ es_erase_stream(PG_FUNCTION_ARGS)
 	es_drop_snapshot(cat, stream);
 
 	es_erase_audit(cat, stream, reason, erased, st.version, last_position);
+	es_stats_pending(ES_STAT_ERASURES, 1);
 	es_metadata_changed(cat);
 	PG_RETURN_INT64(erased);
 }

@@ -364,6 +364,8 @@ es_find_retry(const EsCatalog *cat, text *stream, bool expected_any,
 	if (!retry || nfound != n)
 		es_refuse_partial_retry(stream, nfound, n);
 	if (!expected_any && result->first_version != expected + 1)
+	{
+		es_stats_count(ES_STAT_CONFLICTS, 1);
 		ereport(ERROR,
 				(errcode(ERRCODE_ES_WRONG_EXPECTED_VERSION),
 				 errmsg("wrong expected version for stream \"%s\"",
@@ -372,6 +374,7 @@ es_find_retry(const EsCatalog *cat, text *stream, bool expected_any,
 						   (long long) result->first_version,
 						   (long long) result->last_version, (long long) expected),
 				 errhint("A retry must give the expected version of the first attempt, or NULL.")));
+	}
 	return true;
 }
 
@@ -391,6 +394,7 @@ es_insert_events(const EsCatalog *cat, text *stream, int64 first_version,
 	int			nslots = Min(n, ES_INSERT_BATCH);
 	int			done = 0;
 	int			i;
+	uint64		bytes = 0;
 
 	es_inserter_open(&ins, rel);
 	for (i = 0; i < nslots; i++)
@@ -418,6 +422,9 @@ es_insert_events(const EsCatalog *cat, text *stream, int64 first_version,
 			values[Anum_es_events_version - 1] = Int64GetDatum(first_version + done + i);
 			values[Anum_es_events_type - 1] = PointerGetDatum(ev->type);
 			values[Anum_es_events_data - 1] = JsonbPGetDatum(ev->data);
+			bytes += VARSIZE(ev->data);
+			if (ev->metadata != NULL)
+				bytes += VARSIZE(ev->metadata);
 			if (ev->metadata != NULL)
 				values[Anum_es_events_metadata - 1] = JsonbPGetDatum(ev->metadata);
 			else
@@ -444,6 +451,8 @@ es_insert_events(const EsCatalog *cat, text *stream, int64 first_version,
 	for (i = 0; i < nslots; i++)
 		ExecDropSingleTupleTableSlot(slots[i]);
 	es_inserter_close(&ins);
+	es_stats_pending(ES_STAT_EVENTS, n);
+	es_stats_pending(ES_STAT_BYTES, bytes);
 	table_close(rel, RowExclusiveLock);
 }
 
@@ -508,8 +517,10 @@ es_append_events(text *stream, bool expected_any, int64 expected,
 
 	streams = es_table_open(cat->streams, RowExclusiveLock);
 	name_index = es_index_open(cat->streams_name, AccessShareLock);
-	if (!es_append_claim(cat, streams, name_index, stream, expected_any,
-						 expected, evs, n, &st, result))
+	if (es_append_claim(cat, streams, name_index, stream, expected_any,
+						expected, evs, n, &st, result))
+		es_stats_pending(ES_STAT_RETRIES, 1);
+	else
 	{
 		EsDatabase *db = es_positions_ready(cat);
 

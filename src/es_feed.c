@@ -31,13 +31,16 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
@@ -462,10 +465,76 @@ es_head_if_known(PG_FUNCTION_ARGS)
 {
 	const EsCatalog *cat = es_ready();
 
-	es_require_privilege(cat->events, ACL_SELECT);
+	/* the monitoring role reads the head (not the events) */
+	if (!has_privs_of_role(GetUserId(), ROLE_PG_MONITOR))
+		es_require_privilege(cat->events, ACL_SELECT);
 	if (!es_head_known(cat) || IsInParallelMode())
 		PG_RETURN_NULL();
 	PG_RETURN_INT64(es_readable_head(cat));
+}
+
+/*
+ * es_stats(): the counters of this database's work since the server started
+ * (or es_stats_reset()), with the feed head and the oldest transaction
+ * holding positions, which holds every feed reader back.  EXECUTE is
+ * granted to pg_monitor: nothing of the events is shown.
+ */
+#define ES_STATS_COLUMNS	15
+
+PG_FUNCTION_INFO_V1(es_stats);
+Datum
+es_stats(PG_FUNCTION_ARGS)
+{
+	const EsCatalog *cat = es_ready();
+	EsStats		st;
+	TupleDesc	desc;
+	Datum		values[ES_STATS_COLUMNS];
+	bool		nulls[ES_STATS_COLUMNS];
+	NameData   *dbname = palloc0(sizeof(NameData));
+	char	   *name = get_database_name(MyDatabaseId);
+	int			col = 0;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE ||
+		desc->natts != ES_STATS_COLUMNS)
+		elog(ERROR, "es_stats must return a row of %d columns", ES_STATS_COLUMNS);
+	memset(nulls, false, sizeof(nulls));
+	(void) es_stats_read(MyDatabaseId, &st);
+
+	namestrcpy(dbname, name ? name : "");
+	values[col++] = NameGetDatum(dbname);
+	for (int i = 0; i < ES_STAT_COUNT; i++)
+		values[col++] = Int64GetDatum((int64) Min(st.counters[i], (uint64) PG_INT64_MAX));
+	values[col++] = BoolGetDatum(st.notifier_running);
+	if (es_head_known(cat) && !IsInParallelMode())
+		values[col++] = Int64GetDatum(es_readable_head(cat));
+	else
+		nulls[col++] = true;
+	if (st.oldest_pid != 0)
+	{
+		values[col++] = Int32GetDatum(st.oldest_pid);
+		values[col++] = Float8GetDatum(Max(GetCurrentTimestamp() - st.oldest_since, 0) / 1000000.0);
+	}
+	else
+	{
+		nulls[col++] = true;
+		nulls[col++] = true;
+	}
+	if (st.reset_at != 0)
+		values[col++] = TimestampTzGetDatum(st.reset_at);
+	else
+		nulls[col++] = true;
+	Assert(col == ES_STATS_COLUMNS);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/* es_stats_reset(): the database's counters from zero (superusers). */
+PG_FUNCTION_INFO_V1(es_stats_reset_sql);
+Datum
+es_stats_reset_sql(PG_FUNCTION_ARGS)
+{
+	(void) es_ready();
+	es_stats_reset(MyDatabaseId);
+	PG_RETURN_VOID();
 }
 
 /*

@@ -251,7 +251,12 @@ es_notifier_hand_over(void)
 static void
 es_notifier_on_exit(int code, Datum arg)
 {
-	es_notifier_detach((EsDatabase *) DatumGetPointer(arg));
+	EsDatabase *db = (EsDatabase *) DatumGetPointer(arg);
+
+	es_notifier_detach(db);
+	/* ended for a page that would not stop: the next worker records it */
+	if (es_project_stuck_pending(db))
+		es_notifier_requeue(db);
 	if (!ProcDiePending)
 		es_notifier_hand_over();
 }
@@ -402,6 +407,8 @@ es_notifier_step(EsDatabase *db, bool *gone, bool *woken)
 	}
 
 	CommitTransactionCommand();
+	if (sent)
+		es_stats_count(ES_STAT_NOTIFICATIONS, 1);
 	es_notifier_set_progress(db, upto, generation);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return sent;

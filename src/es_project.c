@@ -34,6 +34,8 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/acl.h"
@@ -54,6 +56,7 @@
 #include "es_events.h"
 #include "es_notifier.h"
 #include "es_project.h"
+#include "es_register.h"
 #include "es_util.h"
 #include "es_validate.h"
 
@@ -66,6 +69,19 @@ int			es_projection_timeout = 60000;
 
 /* handlers running in this backend (their pages hold their projections) */
 static int	es_handler_depth = 0;
+
+/*
+ * A page still running this long after event_store.projection_timeout (its
+ * handler caught the cancel and went on) ends the worker: an error cannot,
+ * since the handler catches it.  The next worker of the database records
+ * the attempt (es_project_record_stuck).
+ */
+#define ES_HARD_STOP_GRACE_MS	5000
+
+static TimeoutId es_hard_stop_timeout = MAX_TIMEOUTS;	/* not registered */
+static volatile sig_atomic_t es_hard_stopped = false;
+/* the projection whose page runs now ("": none) */
+static char es_page_of[ES_MAX_CONSUMER_BYTES + 1];
 
 typedef enum EsHandlerShape
 {
@@ -556,6 +572,69 @@ es_project_statement(const char *sql, int nargs, Datum *args, bool page)
 }
 
 /*
+ * The hard stop (a timeout handler, in a signal handler's context): end the
+ * worker as SIGTERM would, at the next CHECK_FOR_INTERRUPTS.
+ */
+static void
+es_hard_stop(void)
+{
+	es_hard_stopped = true;
+	ProcDiePending = true;
+	InterruptPending = true;
+	SetLatch(MyLatch);
+}
+
+/* The worker ends: if a page would not stop, say which for the next one. */
+static void
+es_project_on_exit(int code, Datum arg)
+{
+	EsDatabase *db;
+
+	if (!es_hard_stopped || es_page_of[0] == '\0')
+		return;
+	db = es_database_entry(MyDatabaseId, false);
+	if (db != NULL)
+		es_project_stuck_set(db, es_page_of);
+	ereport(LOG,
+			(errmsg("event_store: the page of projection \"%s\" did not stop %d ms after event_store.projection_timeout, and its worker was ended",
+					es_page_of, ES_HARD_STOP_GRACE_MS),
+			 errdetail("Its handler caught the cancel.  The next worker of the database records the attempt.")));
+}
+
+/*
+ * A page of a previous worker would not stop: record it as an attempt of
+ * its projection (57014), which is then retried after its backoff and
+ * faults after its attempts.
+ */
+static void
+es_project_record_stuck(MemoryContext cxt)
+{
+	EsDatabase *db = es_database_entry(MyDatabaseId, false);
+	char		name[ES_MAX_CONSUMER_BYTES + 1];
+	Datum		args[3];
+
+	if (db == NULL || !es_project_stuck_take(db, name, sizeof(name)))
+		return;
+	args[0] = CStringGetTextDatum(name);
+	args[1] = CStringGetTextDatum("57014");
+	args[2] = CStringGetTextDatum(psprintf("the page did not stop %d ms after event_store.projection_timeout (its handler caught the cancel): its worker was ended",
+										   ES_HARD_STOP_GRACE_MS));
+	PG_TRY();
+	{
+		(void) es_project_statement("SELECT event_store._es_project_failed($1, $2, $3)::text",
+									3, args, false);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+}
+
+/*
  * One page of one projection.  An error that leaves the page (a timeout, a
  * cancel, an assertion, an error of the page's own statements) is logged,
  * rolled back, and recorded as an attempt of that projection, which is then
@@ -571,6 +650,9 @@ es_project_one_page(const char *name, MemoryContext cxt)
 	ErrorData  *edata = NULL;
 
 	args[0] = CStringGetTextDatum(name);
+	strlcpy(es_page_of, name, sizeof(es_page_of));
+	if (es_projection_timeout > 0)
+		enable_timeout_after(es_hard_stop_timeout, es_projection_timeout + ES_HARD_STOP_GRACE_MS);
 	PG_TRY();
 	{
 		got = es_project_statement("SELECT event_store._es_project_page($1)", 1, args, true);
@@ -578,6 +660,7 @@ es_project_one_page(const char *name, MemoryContext cxt)
 	PG_CATCH();
 	{
 		disable_timeout(STATEMENT_TIMEOUT, false);
+		disable_timeout(es_hard_stop_timeout, false);
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
@@ -585,6 +668,8 @@ es_project_one_page(const char *name, MemoryContext cxt)
 		pgstat_report_activity(STATE_IDLE, NULL);
 	}
 	PG_END_TRY();
+	disable_timeout(es_hard_stop_timeout, false);
+	es_page_of[0] = '\0';
 	LockReleaseSession(USER_LOCKMETHOD);
 	if (edata == NULL)
 		return got;
@@ -638,6 +723,12 @@ es_project_run(EsProjectStatus *status)
 
 	status->due = false;
 	status->next_retry_ms = -1;
+	if (es_hard_stop_timeout == MAX_TIMEOUTS)
+	{
+		es_hard_stop_timeout = RegisterTimeout(USER_TIMEOUT, es_hard_stop);
+		before_shmem_exit(es_project_on_exit, (Datum) 0);
+	}
+	es_project_record_stuck(cxt);
 	PG_TRY();
 	{
 		names = es_project_list(status);

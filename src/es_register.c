@@ -38,16 +38,19 @@
  *						round).
  *	next_waiting (EsShared)	lock.
  *	notified_upto, generation	lock.
- *	notifier_start_failures	lock.
+ *	stuck_projection	lock.
+ *	stats				atomic: added to by fetch-add, by anyone.
+ *	stats_reset			lock.
  *	wake_pending		atomic: exchanged by committers, cleared by the
  *						notifier (see es_notifier_signal).
  *	registry_committing	atomic: incremented and decremented by committing
  *						changes of rules, read by reads.
  *
  * EsSlot.min_position is atomic and written only by the slot's owner;
- * EsSlot.dbid is written by the owner before min_position is set (write
- * barrier) and read by others after min_position is seen nonzero (read
- * barrier).
+ * EsSlot.dbid and since are written by the owner before min_position is set
+ * (write barrier) and read by others after min_position is seen nonzero
+ * (read barrier; since may then be a later transaction's: es_stats() reads
+ * an age, not a guarantee).
  *
  * The slot protocol that makes readers gap-safe:
  *
@@ -112,17 +115,20 @@ struct EsDatabase
 	bool		notifier_failed;	/* the last launch could not register */
 	bool		notifier_waiting;	/* wants a worker; all event_store.max_workers run */
 	TimestampTz notifier_launched;	/* last launch attempt */
-	uint64		notifier_start_failures;	/* launches that could not register */
 	int64		notified_upto;	/* highest position the notifier examined */
 	uint64		generation;		/* bumped by each reset of the positions */
 	pg_atomic_uint32 wake_pending;	/* a commit since the notifier's last look */
 	pg_atomic_uint32 registry_committing;	/* changes of rules committing */
+	char		stuck_projection[ES_MAX_CONSUMER_BYTES + 1];	/* "": none */
+	pg_atomic_uint64 stats[ES_STAT_COUNT];	/* es_stats() */
+	TimestampTz stats_reset;	/* when they started from zero */
 };
 
 typedef struct EsSlot
 {
 	pg_atomic_uint64 min_position;	/* 0: holds no position */
 	Oid			dbid;			/* database of the holder */
+	TimestampTz since;			/* when the holder took its first position */
 } EsSlot;
 
 typedef struct EsShared
@@ -147,6 +153,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 /* backend-local state: the database whose positions this transaction holds */
 static EsDatabase *es_holding = NULL;
 static EsDatabase *es_database_entry_extended(Oid dbid, bool create, bool error_if_full);
+static void es_stats_publish(EsDatabase *db, bool committed);
 static bool es_exit_callback = false;
 
 #define ES_LOCKED()			LWLockHeldByMeInMode(es_shared->lock, LW_EXCLUSIVE)
@@ -202,11 +209,14 @@ es_database_reset_entry(EsDatabase *db, Oid dbid)
 	db->notifier_failed = false;
 	db->notifier_waiting = false;
 	db->notifier_launched = 0;
-	db->notifier_start_failures = 0;
 	db->notified_upto = 0;
 	db->generation++;
 	pg_atomic_write_u32(&db->wake_pending, 0);
 	pg_atomic_write_u32(&db->registry_committing, 0);
+	db->stuck_projection[0] = '\0';
+	for (int i = 0; i < ES_STAT_COUNT; i++)
+		pg_atomic_write_u64(&db->stats[i], 0);
+	db->stats_reset = IsUnderPostmaster ? GetCurrentTimestamp() : 0;
 }
 
 static void
@@ -247,6 +257,8 @@ es_shmem_startup(void)
 			pg_atomic_init_u64(&db->next_position, 1);
 			pg_atomic_init_u32(&db->wake_pending, 0);
 			pg_atomic_init_u32(&db->registry_committing, 0);
+			for (int j = 0; j < ES_STAT_COUNT; j++)
+				pg_atomic_init_u64(&db->stats[j], 0);
 			db->generation = 0;
 			es_database_reset_entry(db, InvalidOid);
 		}
@@ -254,6 +266,7 @@ es_shmem_startup(void)
 		{
 			pg_atomic_init_u64(&es_shared->slots[i].min_position, 0);
 			es_shared->slots[i].dbid = InvalidOid;
+			es_shared->slots[i].since = 0;
 		}
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -544,6 +557,7 @@ es_publish_lower_bound(EsDatabase *db)
 		es_exit_callback = true;
 	}
 	slot->dbid = MyDatabaseId;
+	slot->since = GetCurrentTimestamp();
 	pg_write_barrier();
 	pg_atomic_write_u64(&slot->min_position,
 						pg_atomic_read_u64(&db->next_position));
@@ -717,6 +731,7 @@ es_register_release(bool committed)
 {
 	EsDatabase *db = es_holding;
 
+	es_stats_publish(db, committed);
 	if (db == NULL)
 		return false;
 	pg_atomic_write_u64(&es_my_slot()->min_position, 0);
@@ -724,6 +739,209 @@ es_register_release(bool committed)
 	if (es_release_hook)
 		es_release_hook(db, committed);
 	return true;
+}
+
+/* ---------------------------------------------------------------------
+ * A projection whose page would not stop
+ * ---------------------------------------------------------------------
+ */
+void
+es_project_stuck_set(EsDatabase *db, const char *name)
+{
+	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
+	strlcpy(db->stuck_projection, name, sizeof(db->stuck_projection));
+	LWLockRelease(es_shared->lock);
+}
+
+bool
+es_project_stuck_pending(EsDatabase *db)
+{
+	bool		pending;
+
+	LWLockAcquire(es_shared->lock, LW_SHARED);
+	pending = db->stuck_projection[0] != '\0';
+	LWLockRelease(es_shared->lock);
+	return pending;
+}
+
+/* The name (true), forgotten; false if none. */
+bool
+es_project_stuck_take(EsDatabase *db, char *name, Size size)
+{
+	bool		found;
+
+	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
+	found = db->stuck_projection[0] != '\0';
+	if (found)
+		strlcpy(name, db->stuck_projection, size);
+	db->stuck_projection[0] = '\0';
+	LWLockRelease(es_shared->lock);
+	return found;
+}
+
+/* ---------------------------------------------------------------------
+ * Counters (es_stats())
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * What this transaction counted, to be added to its database's counters if
+ * it commits.  A subtransaction that counts saves what was counted before
+ * it (one entry per subtransaction that counted, innermost last): its
+ * rollback restores that, its commit hands the entry to its parent.
+ */
+typedef struct EsPendingSave
+{
+	SubTransactionId subid;
+	uint64		counted[ES_STAT_COUNT];
+	struct EsPendingSave *outer;
+} EsPendingSave;
+
+static uint64 es_pending[ES_STAT_COUNT];
+static bool es_pending_any = false;
+static EsPendingSave *es_pending_saves = NULL;	/* in TopTransactionContext */
+
+void
+es_stats_pending(EsStat stat, uint64 n)
+{
+	SubTransactionId subid = GetCurrentSubTransactionId();
+
+	if (subid != TopSubTransactionId &&
+		(es_pending_saves == NULL || es_pending_saves->subid != subid))
+	{
+		EsPendingSave *save = MemoryContextAlloc(TopTransactionContext,
+												 sizeof(EsPendingSave));
+
+		save->subid = subid;
+		memcpy(save->counted, es_pending, sizeof(es_pending));
+		save->outer = es_pending_saves;
+		es_pending_saves = save;
+	}
+	es_pending[stat] += n;
+	es_pending_any = true;
+}
+
+void
+es_stats_subxact_end(bool committed, SubTransactionId mySubid,
+					 SubTransactionId parentSubid)
+{
+	EsPendingSave *save = es_pending_saves;
+
+	if (save == NULL || save->subid != mySubid)
+		return;
+	if (!committed)
+		memcpy(es_pending, save->counted, sizeof(es_pending));
+	else if (parentSubid != TopSubTransactionId &&
+			 (save->outer == NULL || save->outer->subid != parentSubid))
+	{
+		/* the parent had counted nothing: this is what it started from */
+		save->subid = parentSubid;
+		return;
+	}
+	es_pending_saves = save->outer;
+	pfree(save);
+}
+
+/* Count in this database at once, whatever becomes of the transaction. */
+void
+es_stats_count(EsStat stat, uint64 n)
+{
+	EsDatabase *db = es_database_entry_extended(MyDatabaseId, true, false);
+
+	if (db != NULL)
+		pg_atomic_fetch_add_u64(&db->stats[stat], n);
+}
+
+/*
+ * The transaction's end: its counts go to its database if it committed;
+ * an appending transaction (db, the database it holds positions in) counts
+ * as committed or rolled back.  Runs after the outcome is visible, where an
+ * error would be fatal: it takes no lock it could fail on and allocates
+ * nothing.
+ */
+static void
+es_stats_publish(EsDatabase *db, bool committed)
+{
+	bool		any = es_pending_any;
+
+	/* the saves were in the transaction's memory, gone with it */
+	es_pending_saves = NULL;
+	es_pending_any = false;
+	if (!any && db == NULL)
+		return;
+	if (committed && db != NULL)
+		es_pending[ES_STAT_TRANSACTIONS]++;
+	else if (db != NULL)
+		es_pending[ES_STAT_ROLLED_BACK]++;
+	if (db == NULL && committed)
+		db = es_database_entry_extended(MyDatabaseId, false, false);
+	for (int i = 0; i < ES_STAT_COUNT; i++)
+	{
+		/* a rollback counts itself, nothing of what it did */
+		if (db != NULL && es_pending[i] != 0 &&
+			(committed || i == ES_STAT_ROLLED_BACK))
+			pg_atomic_fetch_add_u64(&db->stats[i], es_pending[i]);
+		es_pending[i] = 0;
+	}
+}
+
+/*
+ * The counters of dbid and what the register knows now: whether its
+ * notifier runs, the oldest transaction holding positions.  False if the
+ * database has no entry (nothing was counted since the server started).
+ */
+bool
+es_stats_read(Oid dbid, EsStats *stats)
+{
+	EsDatabase *db;
+
+	memset(stats, 0, sizeof(*stats));
+	if (es_shared == NULL)
+		return false;
+	LWLockAcquire(es_shared->lock, LW_SHARED);
+	db = es_database_lookup(dbid, NULL);
+	if (db != NULL)
+	{
+		for (int i = 0; i < ES_STAT_COUNT; i++)
+			stats->counters[i] = pg_atomic_read_u64(&db->stats[i]);
+		stats->reset_at = db->stats_reset;
+		stats->notifier_running = db->notifier_state == ES_NOTIFIER_RUNNING;
+	}
+	LWLockRelease(es_shared->lock);
+
+	for (int i = 0; i < es_shared->nslots; i++)
+	{
+		EsSlot	   *slot = &es_shared->slots[i];
+		TimestampTz since;
+		int			pid;
+
+		if (pg_atomic_read_u64(&slot->min_position) == 0)
+			continue;
+		pg_read_barrier();
+		if (slot->dbid != dbid)
+			continue;
+		since = slot->since;
+		pid = ProcGlobal->allProcs[i].pid;
+		if (pid != 0 && (stats->oldest_pid == 0 || since < stats->oldest_since))
+		{
+			stats->oldest_pid = pid;
+			stats->oldest_since = since;
+		}
+	}
+	return db != NULL;
+}
+
+/* Start dbid's counters from zero now. */
+void
+es_stats_reset(Oid dbid)
+{
+	EsDatabase *db = es_database_entry(dbid, true);
+
+	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < ES_STAT_COUNT; i++)
+		pg_atomic_write_u64(&db->stats[i], 0);
+	db->stats_reset = GetCurrentTimestamp();
+	LWLockRelease(es_shared->lock);
 }
 
 /* ---------------------------------------------------------------------
@@ -1038,7 +1256,7 @@ es_notifier_launched(EsDatabase *db, bool ok)
 	db->notifier_failed = !ok;
 	if (!ok)
 	{
-		db->notifier_start_failures++;
+		pg_atomic_fetch_add_u64(&db->stats[ES_STAT_NOTIFIER_FAILURES], 1);
 		if (db->notifier_state == ES_NOTIFIER_STARTING)
 			es_notifier_set_state(db, ES_NOTIFIER_NONE);
 	}

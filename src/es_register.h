@@ -59,6 +59,42 @@ extern bool es_positions_held(EsDatabase *db);
 extern void es_register_pre_prepare(void);
 extern bool es_register_release(bool committed);
 
+/*
+ * Counters of the database's work, for es_stats().  Pending ones count what
+ * the transaction did and reach the database's counters only if it commits
+ * (what a rolled-back subtransaction counted is forgotten); the others
+ * count at once.  es_register_release publishes them.
+ */
+typedef enum EsStat
+{
+	ES_STAT_TRANSACTIONS,		/* committed transactions that appended */
+	ES_STAT_EVENTS,				/* events they appended */
+	ES_STAT_BYTES,				/* bytes of those events' data and metadata */
+	ES_STAT_ROLLED_BACK,		/* appending transactions rolled back */
+	ES_STAT_CONFLICTS,			/* wrong expected versions raised */
+	ES_STAT_RETRIES,			/* idempotent retries, committed */
+	ES_STAT_NOTIFICATIONS,		/* notifications sent */
+	ES_STAT_NOTIFIER_FAILURES,	/* notifier launches that found no slot */
+	ES_STAT_ERASURES,			/* streams erased, committed */
+	ES_STAT_COUNT
+} EsStat;
+
+typedef struct EsStats
+{
+	uint64		counters[ES_STAT_COUNT];
+	TimestampTz reset_at;
+	bool		notifier_running;
+	int			oldest_pid;		/* 0: no transaction holds positions */
+	TimestampTz oldest_since;
+} EsStats;
+
+extern void es_stats_pending(EsStat stat, uint64 n);
+extern void es_stats_count(EsStat stat, uint64 n);
+extern void es_stats_subxact_end(bool committed, SubTransactionId mySubid,
+								 SubTransactionId parentSubid);
+extern bool es_stats_read(Oid dbid, EsStats *stats);
+extern void es_stats_reset(Oid dbid);
+
 /* committing changes of stream metadata or upcasters (es_emit.c) */
 extern bool es_registry_commit_begin(void);
 extern void es_registry_commit_end(void);
@@ -82,5 +118,14 @@ extern void es_notifier_requeue(EsDatabase *db);
 extern void es_notifier_nudge_all(void);
 extern int	es_notifier_stop_request(Oid dbid);
 extern Oid	es_database_oid(EsDatabase *db);
+
+/*
+ * A projection whose page would not stop (its handler caught the cancel
+ * after event_store.projection_timeout): its worker was ended; the next
+ * worker of the database records the attempt (es_project.c).
+ */
+extern void es_project_stuck_set(EsDatabase *db, const char *name);
+extern bool es_project_stuck_pending(EsDatabase *db);
+extern bool es_project_stuck_take(EsDatabase *db, char *name, Size size);
 
 #endif							/* ES_REGISTER_H */

@@ -70,6 +70,7 @@
 #include "es_catalog.h"
 #include "es_compat.h"
 #include "es_scan.h"
+#include "es_register.h"
 #include "es_stream.h"
 #include "es_util.h"
 #include "es_validate.h"
@@ -663,6 +664,7 @@ es_stream_write(Relation streams, text *name, EsStream *stream,
 void
 es_raise_wrong_version(text *name, int64 expected, int64 actual)
 {
+	es_stats_count(ES_STAT_CONFLICTS, 1);
 	ereport(ERROR,
 			(errcode(ERRCODE_ES_WRONG_EXPECTED_VERSION),
 			 errmsg("wrong expected version for stream \"%s\"",

@@ -23,6 +23,7 @@
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
 #include "access/genam.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
@@ -474,6 +475,7 @@ es_events_after_statement(PG_FUNCTION_ARGS)
 												CurrentMemoryContext);
 		HASH_SEQ_STATUS seq;
 		EsInsertedMax *entry;
+		uint64		bytes = 0;
 
 		tuplestore_rescan(inserted);
 		while (tuplestore_gettupleslot(inserted, true, false, slot))
@@ -483,6 +485,13 @@ es_events_after_statement(PG_FUNCTION_ARGS)
 			int64		version = DatumGetInt64(slot_getattr(slot, Anum_es_events_version, &isnull));
 			uint64		hash = es_name_hash(stream);
 			bool		found;
+			Datum		metadata;
+
+			/* counted as es_append counts: the data's and metadata's sizes */
+			bytes += toast_raw_datum_size(slot_getattr(slot, Anum_es_events_data, &isnull));
+			metadata = slot_getattr(slot, Anum_es_events_metadata, &isnull);
+			if (!isnull)
+				bytes += toast_raw_datum_size(metadata);
 
 			entry = hash_search(maxima, &hash, HASH_ENTER, &found);
 			if (found && !es_same_name(entry->stream, stream))
@@ -500,6 +509,8 @@ es_events_after_statement(PG_FUNCTION_ARGS)
 				entry->version = version;
 		}
 		ExecDropSingleTupleTableSlot(slot);
+		es_stats_pending(ES_STAT_EVENTS, tuplestore_tuple_count(inserted));
+		es_stats_pending(ES_STAT_BYTES, bytes);
 
 		hash_seq_init(&seq, maxima);
 		while ((entry = hash_seq_search(&seq)) != NULL)

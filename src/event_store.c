@@ -67,8 +67,10 @@ void		_PG_init(void);
  *	   es_register_pre_prepare, then es_emit_pre_prepare: a transaction
  *	   holding positions, or changing rules, cannot be prepared.
  * COMMIT, ABORT, PREPARE (the outcome is visible)
- *	3. es_register_release: clear the transaction's slot in the register
- *	   (the feed's safe horizon moves on) and wake the notifier;
+ *	3. es_register_release: add what a committed transaction counted to
+ *	   its database's counters (es_stats()), clear the transaction's slot
+ *	   in the register (the feed's safe horizon moves on) and wake the
+ *	   notifier;
  *	4. es_stream_xact_end: forget the streams rows held (their memory was
  *	   the transaction's) and the plain-INSERT flag;
  *	5. es_trigger_xact_end: forget the created streams;
@@ -76,9 +78,10 @@ void		_PG_init(void);
  *	7. es_notifier_xact_end: a committed change of projections (registered,
  *	   resumed, retried, rebuilt) wakes the database's worker.
  * Subtransaction end
- *	8. es_stream_subxact_end, es_trigger_subxact_end, es_emit_subxact_end:
- *	   what a rolled back subtransaction wrote (rows held, streams created,
- *	   changes of rules) is forgotten, a committed one's is its parent's.
+ *	8. es_stream_subxact_end, es_trigger_subxact_end, es_emit_subxact_end,
+ *	   es_stats_subxact_end: what a rolled back subtransaction wrote (rows
+ *	   held, streams created, changes of rules, counts) is forgotten, a
+ *	   committed one's is its parent's.
  * Resource release, after locks, top level
  *	9. es_emit_after_locks: the commit's invalidations are sent; the count
  *	   of step 2 goes.
@@ -128,6 +131,8 @@ es_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 								   mySubid, parentSubid);
 			es_emit_subxact_end(event == SUBXACT_EVENT_COMMIT_SUB,
 								mySubid, parentSubid);
+			es_stats_subxact_end(event == SUBXACT_EVENT_COMMIT_SUB,
+								 mySubid, parentSubid);
 			break;
 		default:
 			break;

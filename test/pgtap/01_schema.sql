@@ -39,7 +39,7 @@ SELECT results_eq(
               ('function event_store._es_install()'),
               ('function event_store._es_lock_upcasters()'),
               ('function event_store._es_project_failed(text,text,text)'),
-              ('function event_store._es_project_page(text)'),
+              ('function event_store._es_project_page(text,bigint)'),
               ('function event_store._es_projection_for_update(text)'),
               ('function event_store._es_projections_check()'),
               ('function event_store._es_projections_deleted()'),
@@ -75,9 +75,11 @@ SELECT results_eq(
               ('function event_store.es_register_upcaster(text,integer,regprocedure)'),
               ('function event_store.es_resume_projection(text)'),
               ('function event_store.es_retry_projection(text)'),
-              ('function event_store.es_run_projection(text,integer)'),
+              ('function event_store.es_run_projection(text,integer,bigint)'),
               ('function event_store.es_save_snapshot(text,bigint,jsonb,integer)'),
               ('function event_store.es_set_stream_metadata(text,jsonb)'),
+              ('function event_store.es_stats()'),
+              ('function event_store.es_stats_reset()'),
               ('function event_store.es_stream_version(text)'),
               ('function event_store.es_unregister_projection(text)'),
               ('function event_store.es_unregister_upcaster(text,integer)'),
@@ -94,6 +96,7 @@ SELECT results_eq(
               ('type event_store.es_append_result'),
               ('type event_store.es_event'),
               ('type event_store.es_upcast'),
+              ('view event_store.es_consumer_metrics'),
               ('view event_store.es_consumers'),
               ('view event_store.es_dead_letters'),
               ('view event_store.es_projections') $$,
@@ -104,7 +107,7 @@ SELECT results_eq(
 SELECT tables_are('event_store', ARRAY['checkpoints', 'dead_letters', 'erasures', 'events',
                                       'projections', 'snapshots', 'streams', 'upcasters']);
 SELECT sequences_are('event_store', ARRAY['streams_id_seq']);
-SELECT views_are('event_store', ARRAY['es_consumers', 'es_dead_letters', 'es_projections']);
+SELECT views_are('event_store', ARRAY['es_consumer_metrics', 'es_consumers', 'es_dead_letters', 'es_projections']);
 SELECT materialized_views_are('event_store', ARRAY[]::name[]);
 
 SELECT columns_are('event_store', 'events', ARRAY[
@@ -335,6 +338,7 @@ SELECT results_eq(
               ('event_store.projections', 'processed', '0'),
               ('event_store.projections', 'dead_lettered', '0'),
               ('event_store.projections', 'registered_at', 'now()'),
+              ('event_store.projections', 'saved_at', 'now()'),
               ('event_store.snapshots', 'schema_version', '1'),
               ('event_store.snapshots', 'created_at', 'now()'),
               ('event_store.streams', 'version', '0'),
@@ -480,7 +484,7 @@ SELECT is(
 
 SELECT indexes_are('event_store', 'events',
     ARRAY['events_pkey', 'events_stream_version_key', 'events_event_id_key',
-          'events_type_position', 'events_category_position']);
+          'events_type_position', 'events_category_position', 'events_created_at']);
 SELECT indexes_are('event_store', 'streams',
     ARRAY['streams_pkey', 'streams_name_key', 'streams_with_metadata']);
 SELECT indexes_are('event_store', 'checkpoints', ARRAY['checkpoints_pkey']);
@@ -538,6 +542,7 @@ SELECT results_eq(
               ('event_store.dead_letters_pkey', 'CREATE UNIQUE INDEX dead_letters_pkey ON event_store.dead_letters USING btree (consumer, "position")', ARRAY['C', '-']),
               ('event_store.erasures_pkey', 'CREATE UNIQUE INDEX erasures_pkey ON event_store.erasures USING btree (stream)', ARRAY['C']),
               ('event_store.events_category_position', 'CREATE INDEX events_category_position ON event_store.events USING btree (event_store.es_category(stream), "position")', ARRAY['C', '-']),
+              ('event_store.events_created_at', 'CREATE INDEX events_created_at ON event_store.events USING brin (created_at) WITH (pages_per_range=''32'')', ARRAY['-']),
               ('event_store.events_event_id_key', 'CREATE UNIQUE INDEX events_event_id_key ON event_store.events USING btree (event_id)', ARRAY['-']),
               ('event_store.events_pkey', 'CREATE UNIQUE INDEX events_pkey ON event_store.events USING btree ("position")', ARRAY['-']),
               ('event_store.events_stream_version_key', 'CREATE UNIQUE INDEX events_stream_version_key ON event_store.events USING btree (stream, version)', ARRAY['C', '-']),
@@ -686,11 +691,12 @@ SELECT functions_are('event_store', ARRAY[
     'es_caused_by', 'es_feed_reached', 'es_pause_projection', 'es_position_before_time',
     'es_rebuild_projection', 'es_register_projection', 'es_resume_projection',
     'es_retry_projection', 'es_run_projection', 'es_unregister_projection',
-    '_es_check_not_in_handler', '_es_acts_for', '_es_project_failed', '_es_projections_deleted']);
+    '_es_check_not_in_handler', '_es_acts_for', '_es_project_failed', '_es_projections_deleted',
+    'es_stats', 'es_stats_reset']);
 SELECT is(
     (SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'event_store'::regnamespace),
-    63,
-    'exactly 63 functions (two forms of es_append and of es_rebuild_projection)');
+    65,
+    'exactly 65 functions (two forms of es_append and of es_rebuild_projection)');
 SELECT is(
     (SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'event_store'::regnamespace
                                        AND prokind <> 'f'),
@@ -864,7 +870,7 @@ SELECT results_eq(
               ('event_store._es_install()', 'c', 'u', false, false, 'v', false, 0),
               ('event_store._es_lock_upcasters()', 'c', 'u', false, false, 'v', false, 0),
               ('event_store._es_project_failed(text,text,text)', 'plpgsql', 'u', false, false, 'v', false, 0),
-              ('event_store._es_project_page(text)', 'plpgsql', 'u', false, false, 'v', false, 0),
+              ('event_store._es_project_page(text,bigint)', 'plpgsql', 'u', false, false, 'v', false, 0),
               ('event_store._es_projection_for_update(text)', 'plpgsql', 'u', false, false, 'v', false, 0),
               ('event_store._es_projections_check()', 'plpgsql', 'u', false, false, 'v', false, 0),
               ('event_store._es_projections_deleted()', 'plpgsql', 'u', false, false, 'v', false, 0),
@@ -900,9 +906,11 @@ SELECT results_eq(
               ('event_store.es_register_upcaster(text,integer,regprocedure)', 'plpgsql', 'u', false, false, 'v', false, 0),
               ('event_store.es_resume_projection(text)', 'plpgsql', 'u', false, false, 'v', false, 0),
               ('event_store.es_retry_projection(text)', 'plpgsql', 'u', false, false, 'v', false, 0),
-              ('event_store.es_run_projection(text,integer)', 'plpgsql', 'u', false, false, 'v', false, 0),
+              ('event_store.es_run_projection(text,integer,bigint)', 'plpgsql', 'u', false, false, 'v', false, 0),
               ('event_store.es_save_snapshot(text,bigint,jsonb,integer)', 'plpgsql', 'u', false, false, 'v', false, 0),
               ('event_store.es_set_stream_metadata(text,jsonb)', 'c', 'u', false, false, 'v', false, 0),
+              ('event_store.es_stats()', 'c', 'u', false, false, 'v', false, 0),
+              ('event_store.es_stats_reset()', 'c', 'u', false, false, 'v', false, 0),
               ('event_store.es_stream_version(text)', 'c', 's', false, false, 's', false, 0),
               ('event_store.es_unregister_projection(text)', 'plpgsql', 'u', false, false, 'v', false, 0),
               ('event_store.es_unregister_upcaster(text,integer)', 'plpgsql', 'u', false, false, 'v', false, 0),
@@ -920,7 +928,7 @@ SELECT results_eq(
         ORDER BY 1 $$,
     $$ VALUES ('event_store._es_acts_for(name)', ARRAY['search_path=pg_catalog, pg_temp']),
               ('event_store._es_project_failed(text,text,text)', ARRAY['search_path=pg_catalog, pg_temp']),
-              ('event_store._es_project_page(text)', ARRAY['search_path=pg_catalog, pg_temp']),
+              ('event_store._es_project_page(text,bigint)', ARRAY['search_path=pg_catalog, pg_temp']),
               ('event_store._es_projection_for_update(text)', ARRAY['search_path=pg_catalog, pg_temp']),
               ('event_store._es_projections_check()', ARRAY['search_path=pg_catalog, pg_temp']),
               ('event_store._es_projections_deleted()', ARRAY['search_path=pg_catalog, pg_temp']),
@@ -936,7 +944,7 @@ SELECT results_eq(
               ('event_store.es_register_upcaster(text,integer,regprocedure)', ARRAY['search_path=pg_catalog, pg_temp']),
               ('event_store.es_resume_projection(text)', ARRAY['search_path=pg_catalog, pg_temp']),
               ('event_store.es_retry_projection(text)', ARRAY['search_path=pg_catalog, pg_temp']),
-              ('event_store.es_run_projection(text,integer)', ARRAY['search_path=pg_catalog, pg_temp']),
+              ('event_store.es_run_projection(text,integer,bigint)', ARRAY['search_path=pg_catalog, pg_temp']),
               ('event_store.es_save_snapshot(text,bigint,jsonb,integer)', ARRAY['search_path=pg_catalog, pg_temp']),
               ('event_store.es_unregister_projection(text)', ARRAY['search_path=pg_catalog, pg_temp']),
               ('event_store.es_unregister_upcaster(text,integer)', ARRAY['search_path=pg_catalog, pg_temp']) $$,
@@ -975,7 +983,7 @@ SELECT results_eq(
               ('event_store._es_install()', '', 'void'),
               ('event_store._es_lock_upcasters()', '', 'void'),
               ('event_store._es_project_failed(text,text,text)', 'projection text, sqlstate text, message text', 'void'),
-              ('event_store._es_project_page(text)', 'projection text', 'integer'),
+              ('event_store._es_project_page(text,bigint)', 'projection text, upto bigint DEFAULT NULL::bigint', 'integer'),
               ('event_store._es_projection_for_update(text)', 'projection text', 'event_store.projections'),
               ('event_store._es_projections_check()', '', 'trigger'),
               ('event_store._es_projections_deleted()', '', 'trigger'),
@@ -1011,9 +1019,11 @@ SELECT results_eq(
               ('event_store.es_register_upcaster(text,integer,regprocedure)', 'type text, from_schema_version integer, upcaster regprocedure', 'void'),
               ('event_store.es_resume_projection(text)', 'name text', 'void'),
               ('event_store.es_retry_projection(text)', 'name text', 'void'),
-              ('event_store.es_run_projection(text,integer)', 'name text, max_pages integer DEFAULT 1', 'bigint'),
+              ('event_store.es_run_projection(text,integer,bigint)', 'name text, max_pages integer DEFAULT 1, upto bigint DEFAULT NULL::bigint', 'bigint'),
               ('event_store.es_save_snapshot(text,bigint,jsonb,integer)', 'stream text, version bigint, state jsonb, schema_version integer DEFAULT 1', 'boolean'),
               ('event_store.es_set_stream_metadata(text,jsonb)', 'stream text, metadata jsonb', 'jsonb'),
+              ('event_store.es_stats()', 'OUT database name, OUT transactions bigint, OUT events bigint, OUT bytes bigint, OUT rolled_back bigint, OUT conflicts bigint, OUT idempotent_retries bigint, OUT notifications bigint, OUT notifier_start_failures bigint, OUT erasures bigint, OUT notifier_running boolean, OUT head bigint, OUT oldest_xact_pid integer, OUT oldest_xact_seconds double precision, OUT stats_reset timestamp with time zone', 'record'),
+              ('event_store.es_stats_reset()', '', 'void'),
               ('event_store.es_stream_version(text)', 'stream text', 'bigint'),
               ('event_store.es_unregister_projection(text)', 'name text', 'void'),
               ('event_store.es_unregister_upcaster(text,integer)', 'type text, from_schema_version integer', 'void'),
@@ -1118,8 +1128,10 @@ SELECT is_empty(
          FROM pg_class c, aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
         WHERE c.relnamespace = 'event_store'::regnamespace
           AND c.relkind IN ('r', 'S', 'v', 'm', 'p', 'f')
-          AND a.grantee <> c.relowner $$,
-    'at install only the owner holds a privilege on the tables, view and sequence of event_store');
+          AND a.grantee <> c.relowner
+          AND NOT (c.oid = 'event_store.es_consumer_metrics'::regclass
+                   AND a.grantee = 'pg_monitor'::regrole AND a.privilege_type = 'SELECT') $$,
+    'at install only the owner holds a privilege on the tables, views and sequence of event_store (and pg_monitor SELECT on es_consumer_metrics)');
 SELECT ok(
     NOT has_sequence_privilege('public', 'event_store.streams_id_seq', 'USAGE, SELECT, UPDATE'),
     'PUBLIC has no privilege on streams_id_seq');
@@ -1155,7 +1167,7 @@ SELECT results_eq(
               ('event_store._es_install()', false),
               ('event_store._es_lock_upcasters()', true),
               ('event_store._es_project_failed(text,text,text)', true),
-              ('event_store._es_project_page(text)', true),
+              ('event_store._es_project_page(text,bigint)', true),
               ('event_store._es_projection_for_update(text)', true),
               ('event_store._es_projections_check()', false),
               ('event_store._es_projections_deleted()', false),
@@ -1191,9 +1203,11 @@ SELECT results_eq(
               ('event_store.es_register_upcaster(text,integer,regprocedure)', true),
               ('event_store.es_resume_projection(text)', true),
               ('event_store.es_retry_projection(text)', true),
-              ('event_store.es_run_projection(text,integer)', true),
+              ('event_store.es_run_projection(text,integer,bigint)', true),
               ('event_store.es_save_snapshot(text,bigint,jsonb,integer)', true),
               ('event_store.es_set_stream_metadata(text,jsonb)', true),
+              ('event_store.es_stats()', false),
+              ('event_store.es_stats_reset()', false),
               ('event_store.es_stream_version(text)', true),
               ('event_store.es_unregister_projection(text)', true),
               ('event_store.es_unregister_upcaster(text,integer)', true),
@@ -1216,8 +1230,11 @@ SELECT results_eq(
               ('event_store._es_registry_changed()', true, 'EXECUTE', false),
               ('event_store._es_upcasters_check()', true, 'EXECUTE', false),
               ('event_store._es_upcasters_lock()', true, 'EXECUTE', false),
-              ('event_store.es_erase_stream(text,text)', true, 'EXECUTE', false) $$,
-    'the revoked functions: only their owner may execute them');
+              ('event_store.es_erase_stream(text,text)', true, 'EXECUTE', false),
+              ('event_store.es_stats()', true, 'EXECUTE', false),
+              ('event_store.es_stats()', false, 'EXECUTE', false),
+              ('event_store.es_stats_reset()', true, 'EXECUTE', false) $$,
+    'the revoked functions: only their owner may execute them (and pg_monitor es_stats)');
 SELECT results_eq(
     $$ SELECT relname::text COLLATE "default", relrowsecurity, relforcerowsecurity
          FROM pg_class

@@ -46,6 +46,26 @@ $primary->wait_for_catchup($standby);
 is($standby->safe_psql('postgres',
 		q{SELECT name || ':' || state || ':' || position || ':' || coalesce(head::text, 'NULL') FROM event_store.es_projections}),
 	'seen:paused:0:NULL', 'es_projections on the standby: a row, the head NULL, no error');
+# the monitoring of issue 17, as pg_monitor: rows, NULL where unknown
+$primary->safe_psql('postgres', q{
+  CREATE ROLE watcher IN ROLE pg_monitor;
+  SELECT event_store.es_checkpoint_save('reader', 1);});
+$primary->wait_for_catchup($standby);
+is($standby->safe_psql('postgres', q{
+		SET ROLE watcher;
+		SELECT string_agg(kind || ':' || name || ':' || position || ':' || coalesce(head::text, 'NULL')
+		                  || ':' || coalesce(lag_positions::text, 'NULL') || ':' || (lag_seconds >= 0)
+		                  || ':' || (seconds_since_save >= 0), ' ' ORDER BY kind)
+		  FROM event_store.es_consumer_metrics}),
+	'consumer:reader:1:NULL:NULL:true:true projection:seen:0:NULL:NULL:true:true',
+	'es_consumer_metrics on the standby: its rows, the head and lag in positions NULL, no error');
+is($standby->safe_psql('postgres', q{
+		SET ROLE watcher;
+		SELECT database || ':' || transactions || ':' || coalesce(head::text, 'NULL') || ':'
+		       || notifier_running || ':' || coalesce(oldest_xact_pid::text, 'NULL')
+		  FROM event_store.es_stats()}),
+	'postgres:0:NULL:false:NULL',
+	'es_stats on the standby: zero counters, the head NULL, no error');
 # a projection running on the standby's copy would write: no worker runs
 $standby->safe_psql('postgres', q{SELECT pg_sleep(1)});
 is($standby->safe_psql('postgres',

@@ -263,7 +263,7 @@ my %calls = (
 		role => 'es_nobody',
 		state => '42501',
 	},
-	'_es_project_page(text)' => {
+	'_es_project_page(text,bigint)' => {
 		valid => q{SELECT coalesce(event_store._es_project_page('pj-1')::text, 'busy')},
 		invalid => q{SELECT event_store._es_project_page('pj-1')::text},
 		role => 'es_nobody',
@@ -331,7 +331,7 @@ my %calls = (
 		invalid => q{SELECT event_store.es_retry_projection('pj-2')::text},
 		state => '55000',
 	},
-	'es_run_projection(text,integer)' => {
+	'es_run_projection(text,integer,bigint)' => {
 		valid => q{SELECT event_store.es_run_projection('pj-1', 5)::text},
 		invalid => q{SELECT event_store.es_run_projection('pj-1', 0)::text},
 		state => '22023',
@@ -429,6 +429,19 @@ my %calls = (
 		worker => q{event_store.es_stream_version('acc-' || (b.id / 10000 % 3 + 1))},
 		worker_bad => q{event_store.es_stream_version('-' || b.id)},
 		worker_state => '22023',
+	},
+	'es_stats()' => {
+		valid => q{SELECT (event_store.es_stats()).database::text},
+		invalid => q{SELECT (event_store.es_stats()).database::text},
+		role => 'es_nobody',
+		state => '42501',
+	},
+	'es_stats_reset()' => {
+		valid => q{SELECT event_store.es_stats_reset()::text},
+		invalid => q{SELECT event_store.es_stats_reset()::text},
+		role => 'es_nobody',
+		state => '42501',
+		no_wait => 'it resets counters in shared memory and reads no table',
 	},
 	'es_head_position()' => {
 		valid => q{SELECT event_store.es_head_position()::text},

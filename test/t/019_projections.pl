@@ -306,6 +306,48 @@ ok(caught_up($obs, 30), '(5) the other projections are at the head');
 is(es_col($obs, q{SELECT pg_try_advisory_lock(4242)::text}), 'true', '(5) the handler\'s advisory lock went with its page');
 es_run($obs, q{SELECT pg_advisory_unlock(4242)});
 
+# A handler that catches every cancel and goes on: 5 s after its page's
+# timeout its worker is ended (an error cannot stop it); the next worker
+# records the attempt; after its attempts the projection faults, and the
+# others run on between its attempts.
+$node->safe_psql('proj', q{
+SET ROLE proj_app;
+CREATE FUNCTION rm.stubborn(e event_store.es_event) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  LOOP
+    BEGIN
+      PERFORM pg_sleep(0.2);
+    EXCEPTION WHEN query_canceled THEN
+      NULL;
+    END;
+  END LOOP;
+END $$;
+SELECT event_store.es_register_projection('stubborn', 'rm.stubborn(event_store.es_event)',
+                                          category => 'stuck', max_attempts => 2, backoff => '100 ms',
+                                          start_position => event_store.es_head_position());
+RESET ROLE;
+});
+my $stuck_from = -s $node->logfile;
+es_run($obs, q{SELECT event_store.es_append('stuck-1', 0, 'E', '{}')});
+$end = time + 60;
+my $stuck = '';
+while (time < $end)
+{
+	$stuck = es_col($obs, q{SELECT state || ':' || attempts || ':' || coalesce(error_sqlstate, '') || ':' || coalesce(error_message, '')
+	                          FROM event_store.projections WHERE name = 'stubborn'});
+	last if $stuck =~ /^faulted:/;
+	# the others run on between its attempts
+	es_run($obs, q{SELECT event_store.es_append('alpha-stuck', NULL, 'Common', '{}')});
+	usleep(200_000);
+}
+like($stuck, qr/^faulted:2:57014:the page did not stop 5000 ms after event_store\.projection_timeout/,
+	'(5) a handler that catches every cancel: its worker is ended, the attempts recorded, the projection faulted');
+ok(caught_up($obs, 30), '(5) the other projections are at the head');
+exactly_once($obs, '(5) after the worker was ended');
+like(slurp_file($node->logfile, $stuck_from),
+	qr/the page of projection "stubborn" did not stop 5000 ms after event_store\.projection_timeout, and its worker was ended/,
+	'(5) the log says why the worker was ended');
+
 # ---------------------------------------------------------------------------
 # (6) pg_dump and pg_restore
 # ---------------------------------------------------------------------------
