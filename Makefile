@@ -24,7 +24,7 @@ PGFILEDESC   = "event_store - PostgreSQL as an event store"
 #   make check-layers        the layering of src/ (src/README.md)
 #   make check-all           all of them on a throwaway cluster: scripts/test.sh
 REGRESS      = setup append read feed triggers errors limits lifecycle atomicity privileges \
-               correctness projections reinstall
+               correctness projections operations reinstall
 REGRESS_OPTS = --inputdir=test
 
 ISOLATION      = append_conflict append_vs_insert conflict_after_rollback feed_gap_safe snapshot_vs_append erase_vs_append erase_vs_snapshot \
@@ -87,3 +87,21 @@ $(OBJS): $(wildcard $(srcdir)/src/*.h)
 ifneq ($(srcdir),.)
 $(shell mkdir -p src)
 endif
+
+# The monitoring files (monitoring/; docs/operations.md, "Metrics and
+# alerts"), installed with the extension into a folder of their own under
+# the extensions' documentation, $(docdir)/extension/event_store/ (PGXS's
+# DOCS would put them, with their generic names, straight into the folder
+# every extension shares).  The rules and their unit test stay side by side:
+# promtool test rules finds the rules next to the test file.
+ES_MONITORING = monitoring/postgres_exporter.yml monitoring/queries.sql \
+                monitoring/event_store.rules.yml monitoring/event_store.rules.test.yml
+install: install-monitoring
+uninstall: uninstall-monitoring
+install-monitoring:
+	$(MKDIR_P) '$(DESTDIR)$(docdir)/$(docmoduledir)/event_store'
+	$(INSTALL_DATA) $(addprefix $(srcdir)/, $(ES_MONITORING)) '$(DESTDIR)$(docdir)/$(docmoduledir)/event_store/'
+uninstall-monitoring:
+	rm -f $(addprefix '$(DESTDIR)$(docdir)/$(docmoduledir)/event_store'/, $(notdir $(ES_MONITORING)))
+	-rmdir '$(DESTDIR)$(docdir)/$(docmoduledir)/event_store'
+.PHONY: install-monitoring uninstall-monitoring

@@ -10,6 +10,11 @@ ES_PACKAGES=(
   "postgresql-$ES_PG_MAJOR-pgtap" libtap-parser-sourcehandler-pgtap-perl
   libipc-run-perl libdbd-pg-perl make gcc rsync python3 python3-psycopg
 )
+# test/t/023_monitoring.pl's exporter and promtool (monitoring/): installed by
+# the test runs on the host only (scripts/test.sh, scripts/suites.sh), not by
+# the demo; the chroots of 17 and 18 (/es/pg-major) go without, and 023
+# skips there
+ES_MONITORING_PACKAGES=(prometheus-postgres-exporter prometheus)
 
 es_log() { printf '==> %s\n' "$*" >&2; }
 
@@ -27,6 +32,20 @@ es_install_packages() {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  es_no_monitoring_services "${missing[@]}"
+}
+
+# The monitoring packages start their daemons where systemd runs (a
+# Prometheus server on :9090, the exporter on :9187): the tests start their
+# own exporter, so the services of packages just installed are turned off.
+es_no_monitoring_services() {
+  local p
+  [ -d /run/systemd/system ] || return 0
+  for p in "$@"; do
+    case " ${ES_MONITORING_PACKAGES[*]} " in
+      *" $p "*) systemctl disable --now "$p.service" >/dev/null 2>&1 || true ;;
+    esac
+  done
 }
 
 # what the suites need

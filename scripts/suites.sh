@@ -17,6 +17,7 @@ source "$top/scripts/lib.sh"
 suites=${ES_SUITES:-package layers regress isolation pgtap tap deb}
 port=${ES_TEST_PORT:-54329}
 
+[ -f /es/pg-major ] || ES_PACKAGES+=("${ES_MONITORING_PACKAGES[@]}")
 es_install_deps
 # ES_SKIP_BUILD=1: test what is installed (e.g. while another run builds)
 [ "${ES_SKIP_BUILD:-0}" = 1 ] || es_build_install "$top"

@@ -95,7 +95,7 @@ run_cassert() {
 prepare() {
   local m pids=() labels=() i rc=0 t0
   t0=$(date +%s)
-  es_install_packages "${ES_PACKAGES[@]}" debootstrap dpkg-dev zlib1g-dev
+  es_install_packages "${ES_PACKAGES[@]}" "${ES_MONITORING_PACKAGES[@]}" debootstrap dpkg-dev zlib1g-dev
   if [[ " ${ES_SUITES:-deb} " == *" deb "* ]] && [[ " $majors " == *" 15 "* ]]; then
     bash "$top/scripts/deb.sh" prepare > "$logs/prepare-deb.log" 2>&1 &
     pids+=($!); labels+=(deb)
