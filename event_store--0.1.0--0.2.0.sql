@@ -85,6 +85,14 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'es_head_if_known'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
+-- Seconds since the first event after a position (up to the head) was
+-- created, 0 when none: one probe of the primary key (lag_seconds of the
+-- views below).
+CREATE FUNCTION event_store._es_lag_seconds(after bigint, head bigint)
+RETURNS double precision
+AS 'MODULE_PATHNAME', 'es_lag_seconds'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
 -- Checkpoints: a view that neither counts the backlog nor fails on a
 -- standby.  Its columns change (lag_events, a count, gives way to
 -- lag_seconds), so it is made again, with the privileges granted on it.
@@ -126,11 +134,7 @@ BEGIN
          c.position,
          h.head,
          h.head - least(c.position, h.head) AS lag_positions,
-         coalesce(extract(epoch FROM pg_catalog.clock_timestamp() - (
-             SELECT e.created_at FROM event_store.events e
-              WHERE e.position > c.position
-                AND (h.head IS NULL OR e.position <= h.head)
-              ORDER BY e.position LIMIT 1)), 0)::double precision AS lag_seconds,
+         event_store._es_lag_seconds(c.position, h.head) AS lag_seconds,
          c.updated_at
     FROM event_store.checkpoints c
    CROSS JOIN (SELECT event_store._es_head_if_known() AS head) h;
@@ -937,11 +941,7 @@ CREATE VIEW event_store.es_projections WITH (security_barrier) AS
 SELECT j.name, j.state, j.handler, j.category, j.types, j.owner,
        j.position, h.head,
        h.head - least(j.position, h.head) AS lag_positions,
-       coalesce(extract(epoch FROM pg_catalog.clock_timestamp() - (
-           SELECT e.created_at FROM event_store.events e
-            WHERE e.position > j.position
-              AND (h.head IS NULL OR e.position <= h.head)
-            ORDER BY e.position LIMIT 1)), 0)::double precision AS lag_seconds,
+       event_store._es_lag_seconds(j.position, h.head) AS lag_seconds,
        j.processed, j.dead_lettered, j.last_processed_at,
        j.attempts, j.retry_at,
        j.error_position, j.error_sqlstate, j.error_message, j.error_context, j.error_at,
@@ -1071,11 +1071,7 @@ CREATE VIEW event_store.es_consumer_metrics AS
 SELECT 'consumer'::text AS kind, c.consumer AS name, NULL::text AS state, 0 AS faulted,
        c.position, h.head,
        h.head - least(c.position, h.head) AS lag_positions,
-       coalesce(extract(epoch FROM pg_catalog.clock_timestamp() - (
-           SELECT e.created_at FROM event_store.events e
-            WHERE e.position > c.position
-              AND (h.head IS NULL OR e.position <= h.head)
-            ORDER BY e.position LIMIT 1)), 0)::double precision AS lag_seconds,
+       event_store._es_lag_seconds(c.position, h.head) AS lag_seconds,
        extract(epoch FROM pg_catalog.clock_timestamp() - c.updated_at)::double precision
            AS seconds_since_save,
        NULL::bigint AS processed, NULL::bigint AS dead_lettered, NULL::integer AS attempts,
@@ -1086,11 +1082,7 @@ UNION ALL
 SELECT 'projection', j.name, j.state, (j.state = 'faulted')::integer,
        j.position, h.head,
        h.head - least(j.position, h.head),
-       coalesce(extract(epoch FROM pg_catalog.clock_timestamp() - (
-           SELECT e.created_at FROM event_store.events e
-            WHERE e.position > j.position
-              AND (h.head IS NULL OR e.position <= h.head)
-            ORDER BY e.position LIMIT 1)), 0)::double precision,
+       event_store._es_lag_seconds(j.position, h.head),
        extract(epoch FROM pg_catalog.clock_timestamp() - j.saved_at)::double precision,
        j.processed, j.dead_lettered, j.attempts,
        (j.rebuild_to IS NOT NULL AND j.position < j.rebuild_to)::integer,

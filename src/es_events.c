@@ -252,3 +252,34 @@ es_event_created_at(const EsCatalog *cat, Snapshot snapshot, text *stream,
 	table_close(rel, AccessShareLock);
 	return found;
 }
+
+/*
+ * The created_at of the first event after position after (and at or below
+ * upto, unless upto is 0), as snapshot sees it; false if there is none.
+ * One probe of the primary key, whatever the number of events after it.
+ */
+bool
+es_first_created_after(const EsCatalog *cat, Snapshot snapshot, int64 after,
+					   int64 upto, TimestampTz *created_at)
+{
+	Relation	rel = es_table_open(cat->events, AccessShareLock);
+	Relation	idx = es_index_open(cat->events_pkey, AccessShareLock);
+	EsScan		scan;
+	bool		found;
+
+	es_scan_init(&scan, rel, idx);
+	es_scan_key_int8(&scan, 1, BTGreaterStrategyNumber, after);
+	if (upto > 0)
+		es_scan_key_int8(&scan, 1, BTLessEqualStrategyNumber, upto);
+	found = es_scan_first(&scan, snapshot, ForwardScanDirection);
+	if (found)
+	{
+		bool		isnull;
+
+		*created_at = DatumGetTimestampTz(slot_getattr(scan.slot, Anum_es_events_created_at, &isnull));
+	}
+	es_scan_end(&scan);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	return found;
+}

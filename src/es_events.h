@@ -5,7 +5,7 @@
  *	  readiness of the extension: the register's counter loaded from the
  *	  highest stored (and erased) position, the newest position a snapshot
  *	  sees, the feed head, the highest stored version of a stream, the time
- *	  an event was created.
+ *	  an event was created, the time of the first event after a position.
  *
  *-------------------------------------------------------------------------
  */
@@ -30,5 +30,7 @@ extern bool es_head_known(const EsCatalog *cat);
 extern int64 es_max_stored_version(const EsCatalog *cat, text *stream);
 extern bool es_event_created_at(const EsCatalog *cat, Snapshot snapshot, text *stream,
 								int64 version, TimestampTz *created_at);
+extern bool es_first_created_after(const EsCatalog *cat, Snapshot snapshot, int64 after,
+								   int64 upto, TimestampTz *created_at);
 
 #endif							/* ES_EVENTS_H */

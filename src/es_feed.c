@@ -474,6 +474,34 @@ es_head_if_known(PG_FUNCTION_ARGS)
 }
 
 /*
+ * _es_lag_seconds(after bigint, head bigint) returns double precision:
+ * seconds from the created_at of the first event after the position (up to
+ * head, when known) to now; 0 when there is none.  One probe of the primary
+ * key, whatever the backlog: what the views es_consumers, es_projections
+ * and es_consumer_metrics show as lag_seconds.  The monitoring role reads
+ * it as it reads the head.
+ */
+PG_FUNCTION_INFO_V1(es_lag_seconds);
+Datum
+es_lag_seconds(PG_FUNCTION_ARGS)
+{
+	const EsCatalog *cat = es_ready();
+	TimestampTz created_at;
+	int64		head;
+
+	if (!has_privs_of_role(GetUserId(), ROLE_PG_MONITOR))
+		es_require_privilege(cat->events, ACL_SELECT);
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	head = PG_ARGISNULL(1) ? 0 : Max(PG_GETARG_INT64(1), 0);
+	if (!PG_ARGISNULL(1) && head <= PG_GETARG_INT64(0))
+		PG_RETURN_FLOAT8(0);
+	if (!es_first_created_after(cat, GetActiveSnapshot(), PG_GETARG_INT64(0), head, &created_at))
+		PG_RETURN_FLOAT8(0);
+	PG_RETURN_FLOAT8(Max(GetCurrentTimestamp() - created_at, 0) / 1000000.0);
+}
+
+/*
  * es_stats(): the counters of this database's work since the server started
  * (or es_stats_reset()), with the feed head and the oldest transaction
  * holding positions, which holds every feed reader back.  EXECUTE is

@@ -602,23 +602,19 @@ es_project_on_exit(int code, Datum arg)
 }
 
 /*
- * A page of a previous worker would not stop: record it as an attempt of
- * its projection (57014), which is then retried after its backoff and
- * faults after its attempts.
+ * Record a page that failed outside its handler as an attempt of its
+ * projection (_es_project_failed), which is then retried after its backoff
+ * and faults after its attempts.  An error doing so is logged.
  */
 static void
-es_project_record_stuck(MemoryContext cxt)
+es_project_record_failure(const char *name, const char *sqlstate,
+						  const char *message, MemoryContext cxt)
 {
-	EsDatabase *db = es_database_entry(MyDatabaseId, false);
-	char		name[ES_MAX_CONSUMER_BYTES + 1];
 	Datum		args[3];
 
-	if (db == NULL || !es_project_stuck_take(db, name, sizeof(name)))
-		return;
 	args[0] = CStringGetTextDatum(name);
-	args[1] = CStringGetTextDatum("57014");
-	args[2] = CStringGetTextDatum(psprintf("the page did not stop %d ms after event_store.projection_timeout (its handler caught the cancel): its worker was ended",
-										   ES_HARD_STOP_GRACE_MS));
+	args[1] = CStringGetTextDatum(sqlstate);
+	args[2] = CStringGetTextDatum(message);
 	PG_TRY();
 	{
 		(void) es_project_statement("SELECT event_store._es_project_failed($1, $2, $3)::text",
@@ -634,6 +630,21 @@ es_project_record_stuck(MemoryContext cxt)
 	PG_END_TRY();
 }
 
+/* A page of a previous worker would not stop: its attempt (57014). */
+static void
+es_project_record_stuck(MemoryContext cxt)
+{
+	EsDatabase *db = es_database_entry(MyDatabaseId, false);
+	char		name[ES_MAX_CONSUMER_BYTES + 1];
+
+	if (db == NULL || !es_project_stuck_take(db, name, sizeof(name)))
+		return;
+	es_project_record_failure(name, "57014",
+							  psprintf("the page did not stop %d ms after event_store.projection_timeout (its handler caught the cancel): its worker was ended",
+									   ES_HARD_STOP_GRACE_MS),
+							  cxt);
+}
+
 /*
  * One page of one projection.  An error that leaves the page (a timeout, a
  * cancel, an assertion, an error of the page's own statements) is logged,
@@ -645,7 +656,7 @@ es_project_record_stuck(MemoryContext cxt)
 static int64
 es_project_one_page(const char *name, MemoryContext cxt)
 {
-	Datum		args[3];
+	Datum		args[1];
 	int64		got = 0;
 	ErrorData  *edata = NULL;
 
@@ -687,21 +698,8 @@ es_project_one_page(const char *name, MemoryContext cxt)
 			(errmsg("event_store: a page of projection \"%s\" failed: %s", name, edata->message),
 			 errdetail("SQLSTATE %s.  It counts as an attempt of the projection.",
 					   unpack_sql_state(edata->sqlerrcode))));
-	args[1] = CStringGetTextDatum(unpack_sql_state(edata->sqlerrcode));
-	args[2] = CStringGetTextDatum(edata->message ? edata->message : "");
-	PG_TRY();
-	{
-		(void) es_project_statement("SELECT event_store._es_project_failed($1, $2, $3)::text",
-									3, args, false);
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
-	}
-	PG_END_TRY();
+	es_project_record_failure(name, unpack_sql_state(edata->sqlerrcode),
+							  edata->message ? edata->message : "", cxt);
 	FreeErrorData(edata);
 	return -1;
 }

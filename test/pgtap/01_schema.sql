@@ -37,6 +37,7 @@ SELECT results_eq(
               ('function event_store._es_events_before_insert()'),
               ('function event_store._es_head_if_known()'),
               ('function event_store._es_install()'),
+              ('function event_store._es_lag_seconds(bigint,bigint)'),
               ('function event_store._es_lock_upcasters()'),
               ('function event_store._es_project_failed(text,text,text)'),
               ('function event_store._es_project_page(text,bigint)'),
@@ -692,11 +693,11 @@ SELECT functions_are('event_store', ARRAY[
     'es_rebuild_projection', 'es_register_projection', 'es_resume_projection',
     'es_retry_projection', 'es_run_projection', 'es_unregister_projection',
     '_es_check_not_in_handler', '_es_acts_for', '_es_project_failed', '_es_projections_deleted',
-    'es_stats', 'es_stats_reset']);
+    'es_stats', 'es_stats_reset', '_es_lag_seconds']);
 SELECT is(
     (SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'event_store'::regnamespace),
-    65,
-    'exactly 65 functions (two forms of es_append and of es_rebuild_projection)');
+    66,
+    'exactly 66 functions (two forms of es_append and of es_rebuild_projection)');
 SELECT is(
     (SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'event_store'::regnamespace
                                        AND prokind <> 'f'),
@@ -868,6 +869,7 @@ SELECT results_eq(
               ('event_store._es_events_before_insert()', 'c', 'u', false, false, 'v', false, 0),
               ('event_store._es_head_if_known()', 'c', 'u', false, false, 'v', false, 0),
               ('event_store._es_install()', 'c', 'u', false, false, 'v', false, 0),
+              ('event_store._es_lag_seconds(bigint,bigint)', 'c', 'u', false, false, 'v', false, 0),
               ('event_store._es_lock_upcasters()', 'c', 'u', false, false, 'v', false, 0),
               ('event_store._es_project_failed(text,text,text)', 'plpgsql', 'u', false, false, 'v', false, 0),
               ('event_store._es_project_page(text,bigint)', 'plpgsql', 'u', false, false, 'v', false, 0),
@@ -981,6 +983,7 @@ SELECT results_eq(
               ('event_store._es_events_before_insert()', '', 'trigger'),
               ('event_store._es_head_if_known()', '', 'bigint'),
               ('event_store._es_install()', '', 'void'),
+              ('event_store._es_lag_seconds(bigint,bigint)', 'after bigint, head bigint', 'double precision'),
               ('event_store._es_lock_upcasters()', '', 'void'),
               ('event_store._es_project_failed(text,text,text)', 'projection text, sqlstate text, message text', 'void'),
               ('event_store._es_project_page(text,bigint)', 'projection text, upto bigint DEFAULT NULL::bigint', 'integer'),
@@ -1165,6 +1168,7 @@ SELECT results_eq(
               ('event_store._es_events_before_insert()', false),
               ('event_store._es_head_if_known()', true),
               ('event_store._es_install()', false),
+              ('event_store._es_lag_seconds(bigint,bigint)', true),
               ('event_store._es_lock_upcasters()', true),
               ('event_store._es_project_failed(text,text,text)', true),
               ('event_store._es_project_page(text,bigint)', true),

@@ -536,6 +536,12 @@ my %calls = (
 		invalid => q{SELECT event_store.es_checkpoint_reset('no-such-consumer')::text},
 		state => '42704',
 	},
+	'_es_lag_seconds(bigint,bigint)' => {
+		valid => q{SELECT (event_store._es_lag_seconds(0, event_store._es_head_if_known()) >= 0)::text},
+		invalid => q{SELECT event_store._es_lag_seconds(0, NULL)::text},
+		role => 'es_nobody',
+		state => '42501',
+	},
 	'_es_head_if_known()' => {
 		valid => q{SELECT event_store._es_head_if_known()::text},
 		invalid => q{SELECT event_store._es_head_if_known()::text},
