@@ -1060,10 +1060,11 @@ BEGIN
         RAISE EXCEPTION 'position % is beyond the head of the feed', from_position
             USING ERRCODE = '22023', DETAIL = format('The head is at position %s.', head);
     END IF;
-    IF p.rebuild_to IS NOT NULL AND p.position < p.rebuild_to THEN
+    -- a paused or faulted rebuild does not run: it may start over
+    IF p.state = 'running' AND p.rebuild_to IS NOT NULL AND p.position < p.rebuild_to THEN
         RAISE EXCEPTION 'projection "%" is being rebuilt', name USING ERRCODE = '55006',
             DETAIL = format('It is at position %s of %s.', p.position, p.rebuild_to),
-            HINT = 'Wait for the rebuild to reach its target, or unregister and register the projection again.';
+            HINT = 'Wait for the rebuild to reach its target, or pause the projection and rebuild it again.';
     END IF;
     IF p.reset_handler IS NOT NULL THEN
         PERFORM event_store._es_call_handler(p.name, p.reset_handler, 'reset', p.owner, NULL);

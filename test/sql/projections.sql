@@ -198,6 +198,10 @@ SELECT count(*) AS rows_after_reset FROM pj.seen;
 SELECT state, position - :base AS checkpoint, rebuild_progress < 1 AS in_progress
   FROM event_store.es_projections WHERE name = 'rb';
 SELECT regexp_replace(err($$SELECT event_store.es_rebuild_projection('rb')$$), '\d+', 'N', 'g');
+-- paused (or faulted), the rebuild runs no more: it may start over
+SELECT event_store.es_pause_projection('rb');
+SELECT event_store.es_rebuild_projection('rb', :base) - :base AS rewound_again;
+SELECT state, rebuild_progress < 1 AS in_progress FROM event_store.es_projections WHERE name = 'rb';
 SELECT event_store.es_run_projection('rb', 10) AS applied;
 SELECT rebuild_progress FROM event_store.es_projections WHERE name = 'rb';
 SELECT count(*) AS rows_rebuilt FROM pj.seen;
