@@ -75,6 +75,28 @@ check-all:
 
 .PHONY: check-layers check-pgtap check-tap check-all
 
+# esctl, the operators' tool (cli/, docs/esctl.md): built and installed with
+# the extension, into pg_config --bindir with a link in /usr/local/bin
+# (cli/Makefile: ES_LINKDIR).  ES_NO_CLI=1 leaves it out (debian/rules: the
+# tool is a package of its own, built once).
+ifndef ES_NO_CLI
+all: esctl
+install: install-esctl
+uninstall: uninstall-esctl
+endif
+clean: clean-esctl
+
+esctl:
+	$(MAKE) -C $(srcdir)/cli PG_CONFIG='$(PG_CONFIG)' ES_VERSION=$(EXTVERSION)
+install-esctl: esctl
+	$(MAKE) -C $(srcdir)/cli install PG_CONFIG='$(PG_CONFIG)' ES_VERSION=$(EXTVERSION)
+uninstall-esctl:
+	$(MAKE) -C $(srcdir)/cli uninstall PG_CONFIG='$(PG_CONFIG)'
+clean-esctl:
+	$(MAKE) -C $(srcdir)/cli clean
+
+.PHONY: esctl install-esctl uninstall-esctl clean-esctl
+
 # print a variable (used by scripts/test.sh): make -s print-REGRESS
 print-%:
 	@echo $($*)

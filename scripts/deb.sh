@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # The Debian package of event_store (debian/): one binary package per
-# PostgreSQL major, postgresql-MAJOR-event-store.
+# PostgreSQL major, postgresql-MAJOR-event-store, and the command-line tool,
+# event-store-tools (/usr/bin/esctl, built once on libpq).
 #
 #   bash scripts/deb.sh build OUTDIR
 #       builds the package for ES_PG_MAJOR (15; 17 in trixie, 18 in sid) with
 #       dpkg-buildpackage from a copy of the tree, installs the missing build
 #       dependencies (as root), copies the .deb files into OUTDIR and checks
-#       the package's name, dependency and files (one line per check)
+#       the packages' names, dependencies and files (one line per check)
 #   bash scripts/deb.sh install-test DEB
 #       installs DEB with apt in a fresh copy of a minimal Debian 12 chroot
 #       (debootstrap --variant=minbase, made once and kept as a tarball in
 #       ES_CACHE), without the source tree, and runs the demo against the
-#       packaged files (scripts/demo.sh, ES_DEMO_INSTALLED=1); needs root
+#       packaged files (scripts/demo.sh, ES_DEMO_INSTALLED=1); with it the
+#       event-store-tools package found beside DEB, whose esctl must run
+#       there and read the demo's events; needs root
 #   bash scripts/deb.sh prepare
 #       makes that tarball only, if missing
 #
@@ -138,6 +141,27 @@ check_deb() {
   done
   check "/usr/share/doc/$pkg/README.Debian (shared_preload_libraries)" \
     grep -qx "./usr/share/doc/$pkg/README.Debian" <<< "$files"
+  check "no esctl binary in $pkg (it is event-store-tools')" lacks 'bin/esctl$' "$files"
+  check "nothing in /usr/local" lacks '^\./usr/local' "$files"
+}
+
+# check_tools_deb DEB VERSION: event-store-tools: /usr/bin/esctl and its
+# manual, libpq5, nothing else installed; the binary runs (--version)
+check_tools_deb() {
+  local deb=$1 version=$2 files x
+  files=$(dpkg-deb -c "$deb" | awk '{ print $6 }')
+  check "$(basename "$deb"): Package is event-store-tools" test "$(dpkg-deb -f "$deb" Package)" = event-store-tools
+  check "Version is $version (debian/changelog)" test "$(dpkg-deb -f "$deb" Version)" = "$version"
+  check "Depends on libpq5 (shlibs)" grep -Eq '(^|, )libpq5( |,|$)' <<< "$(dpkg-deb -f "$deb" Depends)"
+  check "/usr/bin/esctl" grep -qx ./usr/bin/esctl <<< "$files"
+  check "/usr/share/doc/event-store-tools/esctl.md(.gz)" grep -Eqx './usr/share/doc/event-store-tools/esctl\.md(\.gz)?' <<< "$files"
+  check "nothing in /usr/local, /usr/lib/postgresql or /usr/share/postgresql" \
+    lacks '^\./usr/\(local\|lib/postgresql\|share/postgresql\)' "$files"
+  x=$(mktemp -d "${TMPDIR:-/tmp}/event_store-tools.XXXXXX")
+  tmpdirs+=("$x")
+  dpkg-deb -x "$deb" "$x"
+  check "esctl --version says $(dpkg-deb -f "$deb" Version | sed 's/-[^-]*$//')" \
+    test "$("$x/usr/bin/esctl" --version)" = "esctl (event_store) $(dpkg-deb -f "$deb" Version | sed 's/-[^-]*$//')"
 }
 
 # dpkg_build SRC LOG: the binary packages of SRC, next to it
@@ -146,13 +170,13 @@ dpkg_build() (
 )
 
 cmd_build() {
-  local out=${1:?usage: deb.sh build OUTDIR} major=${ES_PG_MAJOR:-15} work src version deb msg
+  local out=${1:?usage: deb.sh build OUTDIR} major=${ES_PG_MAJOR:-15} work src version deb msg tools
   # pg_buildext builds for the majors of debian/pgversions that are
   # "supported" (/usr/share/postgresql-common/supported-versions): this one
   # only.  debian/control lists one package per such major: made anew below.
   # (pg_buildext is postgresql-server-dev-all's in bookworm, postgresql-common-dev's, which it
   # depends on, later; postgresql-server-dev-18 alone does not bring it)
-  need rsync dpkg-dev debhelper postgresql-server-dev-all "postgresql-server-dev-$major" "postgresql-$major"
+  need rsync dpkg-dev debhelper libpq-dev postgresql-server-dev-all "postgresql-server-dev-$major" "postgresql-$major"
   export PG_SUPPORTED_VERSIONS=$major
   [ "$(cd "$top" && pg_buildext supported-versions)" = "$major" ] ||
     die "debian/pgversions ($(grep -v '^#' "$top/debian/pgversions" | xargs)) does not include PostgreSQL $major"
@@ -175,6 +199,12 @@ cmd_build() {
   cp "$work"/*.deb "$out/"
   es_log "copied $(cd "$work" && echo ./*.deb | sed 's|\./||g') to $out"
   check_deb "$deb" "$major" "$version" "$src"
+  tools=$work/event-store-tools_${version}_$(dpkg --print-architecture).deb
+  if [ -f "$tools" ]; then
+    check_tools_deb "$tools" "$version"
+  else
+    check "event-store-tools_${version}_$(dpkg --print-architecture).deb was made" false
+  fi
   case " ${DEB_BUILD_OPTIONS:-} " in
     *" nocheck "*) es_log "DEB_BUILD_OPTIONS has nocheck: no smoke test at build time" ;;
     *) check "the build's smoke test (debian/tests/smoke): a stale append refused, V0001" \
@@ -225,15 +255,15 @@ fresh_chroot() {
   cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 }
 
-# apt_install ROOT DEB: apt-get install DEB (a path in ROOT) and what it
-# depends on, from Debian's mirror
+# apt_install ROOT DEB...: apt-get install the DEBs (paths in ROOT) and what
+# they depend on, from Debian's mirror
 apt_install() {
   es_chroot "$1" apt-get update -qq
-  es_chroot "$1" apt-get install -y -qq --no-install-recommends "$2"
+  es_chroot "$1" apt-get install -y -qq --no-install-recommends "${@:2}"
 }
 
 cmd_install_test() {
-  local deb=${1:?usage: deb.sh install-test DEB} pkg major work root name rc=0
+  local deb=${1:?usage: deb.sh install-test DEB} pkg major work root name rc=0 tools tname expect
   [ -f "$deb" ] || die "no such file: $deb"
   deb=$(readlink -f "$deb")
   name=$(basename "$deb")
@@ -249,17 +279,35 @@ cmd_install_test() {
   root=$work/root
   mkdir "$root"
   timed "fresh chroot from $(basename "$tarball")" fresh_chroot "$root" "$tarball"
-  # the package and the demo's two scripts: nothing else of the source tree
+  # the package (and event-store-tools, if it is beside it) and the demo's
+  # two scripts: nothing else of the source tree
+  tools=$(ls "$(dirname "$deb")"/event-store-tools_"$(dpkg-deb -f "$deb" Version)"_*.deb 2>/dev/null | head -n 1 || true)
+  tname=${tools:+$(basename "$tools")}
   mkdir -p "$root/es/scripts"
-  cp "$deb" "$root/es/"
+  cp "$deb" ${tools:+"$tools"} "$root/es/"
   cp "$top/scripts/demo.sh" "$top/scripts/lib.sh" "$root/es/scripts/"
-  es_log "apt-get install /es/$name (and PostgreSQL $major from Debian)"
-  timed "apt-get update and install" apt_install "$root" "/es/$name" > "$work/apt.log" 2>&1 || { tail -n 30 "$work/apt.log" >&2; die "apt-get install $name failed"; }
+  es_log "apt-get install /es/$name ${tname:+/es/$tname }(and PostgreSQL $major from Debian)"
+  timed "apt-get update and install" apt_install "$root" "/es/$name" ${tname:+"/es/$tname"} > "$work/apt.log" 2>&1 || { tail -n 30 "$work/apt.log" >&2; die "apt-get install $name failed"; }
   es_log "the demo (ES_DEMO_INSTALLED=1) on the packaged files"
   timed "demo" es_chroot "$root" env ES_DEMO_INSTALLED=1 ES_PG_MAJOR="$major" \
     bash /es/scripts/demo.sh > "$work/demo.log" 2>&1 || rc=$?
-  check "only the package and the demo's scripts in /es" \
-    test "$(cd "$root/es" && find . -mindepth 1 | sort | xargs)" = "./$name ./scripts ./scripts/demo.sh ./scripts/lib.sh"
+  expect=$(printf '%s\n' "./$name" ${tname:+"./$tname"} ./scripts ./scripts/demo.sh ./scripts/lib.sh | sort | xargs)
+  check "only the packages and the demo's scripts in /es" \
+    test "$(cd "$root/es" && find . -mindepth 1 | sort | xargs)" = "$expect"
+  if [ -n "$tname" ]; then
+    check "/usr/bin/esctl is event-store-tools' (dpkg -S)" \
+      grep -qx "event-store-tools: /usr/bin/esctl" <<< "$(es_chroot "$root" dpkg -S /usr/bin/esctl 2>&1)"
+    # esctl on a throwaway cluster of the packaged extension: an append,
+    # then the feed read back as JSON
+    es_chroot "$root" bash -c 'source /es/scripts/lib.sh && w=$(es_tempdir) && es_cluster_start "$w" 54379 2>/dev/null &&
+      export PGHOST=$w/sock PGPORT=54379 PGUSER=postgres &&
+      es_as_pg psql -X -q -c "CREATE EXTENSION event_store" &&
+      es_as_pg esctl append tools-1 --expected-version no-stream --type Checked --data "{\"ok\": true}" &&
+      es_as_pg esctl tail --json; rc=$?; es_cluster_stop "$w" 2>/dev/null; rm -rf "$w"; exit $rc' \
+      > "$work/esctl.log" 2>&1 || true
+    check "esctl appends and reads the feed on the packaged extension" \
+      grep -q '"stream":"tools-1","version":1,"type":"Checked","data":{"ok": true}' "$work/esctl.log"
+  fi
   check "no C compiler in the chroot (nothing was built there)" test ! -e "$root/usr/bin/gcc"
   check "/usr/lib/postgresql/$major/lib/event_store.so is $pkg's (dpkg -S)" \
     grep -qx "$pkg: /usr/lib/postgresql/$major/lib/event_store.so" \
@@ -276,6 +324,7 @@ cmd_install_test() {
   check "the listener received a notification on es_events" \
     grep -q 'Asynchronous notification "es_events"' "$work/demo.log"
   if [ "$failed" -gt 0 ]; then
+    [ -f "$work/esctl.log" ] && { es_log "esctl's output:"; cat "$work/esctl.log" >&2; }
     es_log "the demo's output:"
     cat "$work/demo.log" >&2
     die "$failed check(s) of the installed $name failed"

@@ -61,7 +61,9 @@ es_build_install() {
   es_log "building event_store (-Wall -Werror)"
   make -C "$top" -s clean >/dev/null
   make -C "$top" -s ES_WERROR=1 PG_CONFIG="$(es_pg_config)"
-  make -C "$top" -s install PG_CONFIG="$(es_pg_config)" >/dev/null
+  # (esctl too; its link in /usr/local/bin is the Debian server's, not that
+  # of an ES_PG_CONFIG build: docs/esctl.md)
+  make -C "$top" -s install PG_CONFIG="$(es_pg_config)" ${ES_PG_CONFIG:+ES_LINKDIR=} >/dev/null
 }
 
 # es_copy_tree SRC DST: the source tree SRC into DST (made the same), without
