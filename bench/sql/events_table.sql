@@ -18,3 +18,4 @@ CREATE TABLE events (
 );
 CREATE INDEX ON events (type, position);
 CREATE INDEX ON events ((event_store.es_category(stream)) COLLATE "C", position);
+CREATE INDEX ON events USING brin (created_at) WITH (pages_per_range = 32);
