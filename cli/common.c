@@ -25,7 +25,8 @@ es_notice_processor(void *arg, const char *message)
 /*
  * Open a connection: the PG* environment variables, then -d (a database
  * name, a conninfo string or a URI: expanded), then -h, -p, -U, which win
- * over what -d says.  Then pin the session: search_path "pg_catalog,
+ * over what -d says; a connect timeout of ES_CONNECT_TIMEOUT s by default,
+ * the client encoding UTF8.  Then pin the session: search_path "pg_catalog,
  * pg_temp" (no object a role creates elsewhere resolves in our
  * statements) and an ISO date style (the text output).
  *
@@ -34,13 +35,23 @@ es_notice_processor(void *arg, const char *message)
 PGconn *
 es_connect(const EsConnOptions *opts, bool report)
 {
-	const char *keywords[7];
-	const char *values[7];
+	const char *keywords[10];
+	const char *values[10];
 	int			n = 0;
 	PGconn	   *conn;
 	PGresult   *res;
 
-	/* dbname first: the options after it override what it expands to */
+	/*
+	 * A server that accepts the connection and never answers ends the
+	 * attempt after ES_CONNECT_TIMEOUT seconds, unless PGCONNECT_TIMEOUT or
+	 * the conninfo (expanded after this) says otherwise.
+	 */
+	if (getenv("PGCONNECT_TIMEOUT") == NULL)
+	{
+		keywords[n] = "connect_timeout";
+		values[n++] = ES_CONNECT_TIMEOUT;
+	}
+	/* dbname next: the options after it override what it expands to */
 	if (opts->dbname)
 	{
 		keywords[n] = "dbname";
@@ -63,6 +74,9 @@ es_connect(const EsConnOptions *opts, bool report)
 	}
 	keywords[n] = "fallback_application_name";
 	values[n++] = progname;
+	/* what esctl prints (--json above all) is UTF-8, whatever PGCLIENTENCODING says */
+	keywords[n] = "client_encoding";
+	values[n++] = "UTF8";
 	keywords[n] = NULL;
 	values[n] = NULL;
 

@@ -10,6 +10,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -175,6 +176,12 @@ run_command(const EsCommand *cmd, int argc, char **argv)
 	args[argc] = NULL;
 	rc = cmd->run(argc, args);
 	free(args);
+	/* what could not be written is an error, whatever the command did */
+	if ((fflush(stdout) != 0 || ferror(stdout)) && rc != ES_EXIT_ERROR)
+	{
+		fprintf(stderr, "%s: could not write the output: %s\n", progname, strerror(errno));
+		rc = ES_EXIT_ERROR;
+	}
 	return rc;
 }
 
@@ -209,9 +216,15 @@ main(int argc, char **argv)
 			return ES_EXIT_OK;
 		}
 		cmd = find_command(argv[2]);
-		if (argc > 3 || cmd == NULL)
+		if (cmd == NULL)
 		{
 			fprintf(stderr, "%s: unknown command \"%s\"\n", progname, argv[2]);
+			fprintf(stderr, "Try \"%s --help\" for more information.\n", progname);
+			return ES_EXIT_USAGE;
+		}
+		if (argc > 3)
+		{
+			fprintf(stderr, "%s: unexpected argument \"%s\"\n", progname, argv[3]);
 			fprintf(stderr, "Try \"%s --help\" for more information.\n", progname);
 			return ES_EXIT_USAGE;
 		}

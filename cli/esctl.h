@@ -54,6 +54,9 @@ typedef struct EsConnOptions
 	{"username", required_argument, NULL, 'U'}, \
 	{"help", no_argument, NULL, ES_OPT_HELP}
 
+/* the connect timeout (s) unless PGCONNECT_TIMEOUT or the conninfo sets one */
+#define ES_CONNECT_TIMEOUT	"10"
+
 extern const char *progname;
 
 /* set by SIGINT or SIGTERM in the commands that wait */

@@ -236,7 +236,8 @@ es_cmd_replay(int argc, char **argv)
 		{
 			if (tty)
 				putchar('\n');
-			if (!PQgetisnull(res, 0, 6))
+			/* a paused one's error columns may be of an older fault */
+			if (strcmp(state, "faulted") == 0 && !PQgetisnull(res, 0, 6))
 				es_error("projection \"%s\" is %s at position %lld: %s: %s (event at position %s)",
 						 name, state, pos, PQgetvalue(res, 0, 5), PQgetvalue(res, 0, 6),
 						 PQgetisnull(res, 0, 7) ? "unknown" : PQgetvalue(res, 0, 7));

@@ -173,57 +173,74 @@ tail_print_page(PGresult *res, const TailOptions *o, long long *pos, long long *
 	return n;
 }
 
+/* what tail_wait saw */
+typedef enum TailWait
+{
+	TAIL_WOKEN,					/* a notification, the time, or a signal */
+	TAIL_CONNECTION_LOST,
+	TAIL_OUTPUT_CLOSED			/* the reader of our output has gone */
+} TailWait;
+
 /*
  * Wait for a notification on es_events, or TAIL_WAIT_MS, or a stop
- * signal.  False if the connection was lost.
+ * signal.  The output is watched too: a pipe whose reader has gone
+ * (esctl tail -f | head) reports an error, and the wait ends at once
+ * rather than at the next event.
  */
-static bool
+static TailWait
 tail_wait(PGconn *conn)
 {
-	struct pollfd pfd;
+	struct pollfd pfd[2];
 	PGnotify   *note;
 	int			rc;
 
 	/* a notification may already have arrived with the last result */
 	if (!PQconsumeInput(conn))
-		return false;
+		return TAIL_CONNECTION_LOST;
 	if ((note = PQnotifies(conn)) != NULL)
 	{
 		do
 		{
 			PQfreemem(note);
 		} while ((note = PQnotifies(conn)) != NULL);
-		return true;
+		return TAIL_WOKEN;
 	}
-	pfd.fd = PQsocket(conn);
-	if (pfd.fd < 0)
-		return false;
-	pfd.events = POLLIN;
-	pfd.revents = 0;
-	rc = poll(&pfd, 1, TAIL_WAIT_MS);
+	pfd[0].fd = PQsocket(conn);
+	if (pfd[0].fd < 0)
+		return TAIL_CONNECTION_LOST;
+	pfd[0].events = POLLIN;
+	pfd[0].revents = 0;
+	pfd[1].fd = fileno(stdout);
+	pfd[1].events = 0;			/* errors and hang-ups only */
+	pfd[1].revents = 0;
+	rc = poll(pfd, 2, TAIL_WAIT_MS);
 	if (rc < 0 && errno != EINTR)
-		return false;
-	if (rc > 0)
+		return TAIL_CONNECTION_LOST;
+	if (rc > 0 && (pfd[1].revents & (POLLERR | POLLHUP)) != 0)
+		return TAIL_OUTPUT_CLOSED;
+	if (rc > 0 && pfd[0].revents != 0)
 	{
 		if (!PQconsumeInput(conn))
-			return false;
+			return TAIL_CONNECTION_LOST;
 		while ((note = PQnotifies(conn)) != NULL)
 			PQfreemem(note);
 	}
-	return PQstatus(conn) == CONNECTION_OK;
+	return PQstatus(conn) == CONNECTION_OK ? TAIL_WOKEN : TAIL_CONNECTION_LOST;
 }
 
-/* Open the connection again, pausing longer each time; NULL if stopped. */
+/*
+ * Open the connection again, pausing longer each time (*pause: the next
+ * pause, kept by the caller until a read succeeds); NULL if stopped.
+ */
 static PGconn *
-tail_reconnect(const TailOptions *o)
+tail_reconnect(const TailOptions *o, int *pause)
 {
-	int			pause = TAIL_BACKOFF_FIRST;
-
 	for (;;)
 	{
 		PGconn	   *conn;
 
-		es_sleep_ms(pause);
+		es_sleep_ms(*pause);
+		*pause = *pause * 2 > TAIL_BACKOFF_MAX ? TAIL_BACKOFF_MAX : *pause * 2;
 		if (es_stop_requested)
 			return NULL;
 		conn = es_connect(&o->conn, true);
@@ -232,8 +249,7 @@ tail_reconnect(const TailOptions *o)
 			es_error("connected again");
 			return conn;
 		}
-		pause = pause * 2 > TAIL_BACKOFF_MAX ? TAIL_BACKOFF_MAX : pause * 2;
-		es_error("trying again in %d ms", pause);
+		es_error("trying again in %d ms", *pause);
 	}
 }
 
@@ -258,6 +274,7 @@ es_cmd_tail(int argc, char **argv)
 	char	   *types = NULL;
 	char		posbuf[32];
 	int			rc = ES_EXIT_OK;
+	int			pause = TAIL_BACKOFF_FIRST;
 	int			c;
 
 	memset(&o, 0, sizeof(o));
@@ -341,14 +358,23 @@ es_cmd_tail(int argc, char **argv)
 
 		if (conn == NULL)
 		{
-			conn = tail_reconnect(&o);
+			conn = tail_reconnect(&o, &pause);
 			if (conn == NULL)
 				break;
 			if (!es_command(conn, "LISTEN es_events", 0, NULL))
 			{
+				/*
+				 * Lost again: try again, after a longer pause.  Refused (a
+				 * standby, where LISTEN is not allowed): that is the end.
+				 */
+				bool		lost = PQstatus(conn) == CONNECTION_BAD;
+
 				PQfinish(conn);
 				conn = NULL;
-				continue;
+				if (lost)
+					continue;
+				rc = ES_EXIT_ERROR;
+				break;
 			}
 		}
 
@@ -383,6 +409,7 @@ es_cmd_tail(int argc, char **argv)
 			rc = ES_EXIT_ERROR;
 			break;
 		}
+		pause = TAIL_BACKOFF_FIRST;	/* a read succeeded */
 		n = tail_print_page(res, &o, &pos, &printed);
 		PQclear(res);
 		if (n < 0)
@@ -396,12 +423,21 @@ es_cmd_tail(int argc, char **argv)
 			continue;			/* more may be readable now */
 		if (!o.follow)
 			break;
-		if (!tail_wait(conn))
+		switch (tail_wait(conn))
 		{
-			es_error("connection lost after position %lld: %s; reconnecting",
-					 pos, PQerrorMessage(conn));
-			PQfinish(conn);
-			conn = NULL;
+			case TAIL_WOKEN:
+				break;
+			case TAIL_CONNECTION_LOST:
+				es_error("connection lost after position %lld: %s; reconnecting",
+						 pos, PQerrorMessage(conn));
+				PQfinish(conn);
+				conn = NULL;
+				break;
+			case TAIL_OUTPUT_CLOSED:
+				es_error("the output was closed");
+				rc = ES_EXIT_ERROR;
+				es_stop_requested = 1;
+				break;
 		}
 	}
 	if (conn)

@@ -117,7 +117,7 @@ verify_tables(PGconn *conn, const char *const *named, int nnamed, const char *sc
 						   "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname), "
 						   "c.relkind IN ('r', 'p') "
 						   "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-						   "WHERE c.oid = pg_catalog.to_regclass($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')",
+						   "WHERE c.oid = pg_catalog.to_regclass($1) AND c.relkind IN ('r', 'p')",
 						   1, params);
 			if (PQresultStatus(res) != PGRES_TUPLES_OK)
 			{
@@ -127,7 +127,7 @@ verify_tables(PGconn *conn, const char *const *named, int nnamed, const char *sc
 			}
 			if (PQntuples(res) != 1)
 			{
-				es_error("no table \"%s\" (name it as SCHEMA.TABLE)", named[i]);
+				es_error("no table \"%s\" (name a plain or partitioned table as SCHEMA.TABLE: reading a view would run its functions as you)", named[i]);
 				PQclear(res);
 				return verify_tables_fail(tables, n);
 			}
@@ -299,7 +299,7 @@ verify_side(PGconn *conn, const VerifyTable *t, int i, bool rebuilt_first,
 	if (rebuilt_first)
 		snprintf(sql, len,
 				 "SELECT d.r, pg_catalog.count(*) OVER () FROM ("
-				 "SELECT t::pg_catalog.text AS r FROM %s t "
+				 "SELECT (t.*)::pg_catalog.text AS r FROM %s t "
 				 "EXCEPT ALL SELECT l.r FROM pg_temp.esctl_live_%d l) d "
 				 "ORDER BY d.r COLLATE \"C\" LIMIT pg_catalog.int8larger($1::pg_catalog.int8, 1)",
 				 t->name, i);
@@ -307,7 +307,7 @@ verify_side(PGconn *conn, const VerifyTable *t, int i, bool rebuilt_first,
 		snprintf(sql, len,
 				 "SELECT d.r, pg_catalog.count(*) OVER () FROM ("
 				 "SELECT l.r FROM pg_temp.esctl_live_%d l "
-				 "EXCEPT ALL SELECT t::pg_catalog.text AS r FROM %s t) d "
+				 "EXCEPT ALL SELECT (t.*)::pg_catalog.text AS r FROM %s t) d "
 				 "ORDER BY d.r COLLATE \"C\" LIMIT pg_catalog.int8larger($1::pg_catalog.int8, 1)",
 				 i, t->name);
 	res = es_query(conn, sql, 1, params);
@@ -362,6 +362,7 @@ es_cmd_verify(int argc, char **argv)
 	char	   *checkpoint = NULL;
 	char	   *schema = NULL;
 	bool		has_reset;
+	bool		superuser;
 	long long	v;
 	long long	differences = 0;
 	int			differing_tables = 0;
@@ -411,7 +412,8 @@ es_cmd_verify(int argc, char **argv)
 
 	/* 1. the projection's row, locked: its checkpoint C */
 	res = es_query(conn,
-				   "SELECT j.position, j.reset_handler IS NOT NULL, n.nspname "
+				   "SELECT j.position, j.reset_handler IS NOT NULL, n.nspname, "
+				   "pg_catalog.current_setting('is_superuser') OPERATOR(pg_catalog.=) 'on' "
 				   "FROM event_store.projections j "
 				   "LEFT JOIN pg_catalog.pg_proc f ON f.oid = pg_catalog.to_regprocedure(j.handler) "
 				   "LEFT JOIN pg_catalog.pg_namespace n ON n.oid = f.pronamespace "
@@ -432,7 +434,20 @@ es_cmd_verify(int argc, char **argv)
 	checkpoint = es_strdup(PQgetvalue(res, 0, 0));
 	has_reset = PQgetvalue(res, 0, 1)[0] == 't';
 	schema = PQgetisnull(res, 0, 2) ? NULL : es_strdup(PQgetvalue(res, 0, 2));
+	superuser = PQgetvalue(res, 0, 3)[0] == 't';
 	PQclear(res);
+
+	/*
+	 * Without a reset handler the tables are emptied by esctl's own DELETE,
+	 * which fires their owner's triggers as the caller: not as a superuser
+	 * (the reset handler runs as the projection's owner, restricted).
+	 */
+	if (!has_reset && superuser)
+	{
+		es_error("projection \"%s\" has no reset handler: verify empties its tables itself, which would run their triggers as a superuser", name);
+		fprintf(stderr, "HINT:  Connect as the projection's owner (-U), or register the projection with a reset handler.\n");
+		goto done;
+	}
 
 	ntables = verify_tables(conn, named, nnamed, schema, tables);
 	if (ntables < 0)
@@ -448,7 +463,7 @@ es_cmd_verify(int argc, char **argv)
 
 		snprintf(sql, sizeof(sql),
 				 "CREATE TEMPORARY TABLE pg_temp.esctl_live_%d ON COMMIT DROP AS "
-				 "SELECT t::pg_catalog.text AS r FROM %s t", i, tables[i].name);
+				 "SELECT (t.*)::pg_catalog.text AS r FROM %s t", i, tables[i].name);
 		if (strlen(tables[i].name) > 1000 || !verify_run(conn, sql, 0, NULL))
 			goto done;
 	}

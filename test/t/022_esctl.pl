@@ -456,6 +456,50 @@ is($rc, 1, '(6) verify of an unknown projection: exit 1');
 is($rc, 1, '(6) verify of an unknown table: exit 1');
 like($err, qr/no table "rm\.nosuch"/, '(6) verify: the unknown table named');
 
+# a read model with a column named t (the name esctl gives its alias), and
+# a projection without a reset handler
+$node->safe_psql('live', q{
+CREATE SCHEMA rm2 AUTHORIZATION esctl_app;
+SET ROLE esctl_app;
+CREATE TABLE rm2.tot (t text PRIMARY KEY, total numeric NOT NULL);
+CREATE FUNCTION rm2.apply(e event_store.es_event[]) RETURNS void LANGUAGE sql AS $$
+  INSERT INTO rm2.tot AS x SELECT y.stream, count(*) FROM unnest(e) y GROUP BY y.stream
+  ON CONFLICT (t) DO UPDATE SET total = x.total + excluded.total $$;
+CREATE VIEW rm2.tot_view AS SELECT * FROM rm2.tot;
+SELECT event_store.es_register_projection('tot', 'rm2.apply(event_store.es_event[])');
+RESET ROLE;
+});
+ok(caught_up('tot'), '(6) the projection without a reset handler catches up');
+es_run($live, q{UPDATE rm2.tot SET total = 999});
+my $owner = conninfo('live', 'esctl_app');
+($rc, $out, $err) = esctl('verify', 'tot', '-d', $owner);
+is($rc, 3, '(6) verify of a table with a column named t: the planted values found, exit 3') or diag("$out\n$err");
+like($out, qr/^rm2\.tot: \d+ missing .*, \d+ extra /m, '(6) verify: rm2.tot compared on its whole rows');
+is(es_col($live, q{SELECT count(*) FROM rm2.tot WHERE total = 999}),
+	es_col($live, q{SELECT count(*) FROM rm2.tot}), '(6) verify: the live rows kept (rolled back)');
+# without a reset handler verify empties the tables itself, firing their
+# owner's triggers as the caller: never as a superuser
+($rc, $out, $err) = esctl('verify', 'tot', '-d', $l);
+is($rc, 1, '(6) verify as a superuser of a projection without a reset handler: refused, exit 1');
+like($err, qr/has no reset handler: verify empties its tables itself/, '(6) verify: why it refuses');
+# a view would run its functions as the caller: only tables are compared
+($rc, $out, $err) = esctl('verify', 'tot', '-d', $owner, '--table', 'rm2.tot_view');
+is($rc, 1, '(6) verify --table of a view: refused, exit 1');
+like($err, qr/no table "rm2\.tot_view"/, '(6) verify: the view named');
+
+# tail --follow into a reader that leaves (| head -n 2) on a quiet store:
+# it ends when its reader does, not at the next event
+{
+	my ($hout, $herr) = ('', '');
+	my $ended = eval {
+		IPC::Run::run([ $esctl, 'tail', '--follow', '-d', $g ], '<', \undef, '2>', \$herr,
+			'|', [ 'head', '-n', '2' ], '>', \$hout, IPC::Run::timeout(60));
+		1;
+	};
+	ok($ended, '(2) tail --follow | head -n 2 on a quiet store ends with its reader') or diag($@);
+	is(positions_of($hout), '1,2', '(2) tail --follow | head -n 2: the first two events');
+}
+
 # ---------------------------------------------------------------------------
 # (7) bad input
 # ---------------------------------------------------------------------------
