@@ -225,7 +225,15 @@ static const Oid es_upcast_types[2] = {JSONBOID, JSONBOID};
  * The catalog, or NULL when the extension is not installed in this
  * database.
  */
-static bool es_catalog_load(EsCatalog *cat);
+/* what es_catalog_load found */
+typedef enum EsLoad
+{
+	ES_LOAD_DONE,				/* cat filled (or the extension not installed) */
+	ES_LOAD_DROPPED,			/* dropped while we waited for a lock */
+	ES_LOAD_AGAIN				/* the caches may be behind: look again */
+} EsLoad;
+
+static EsLoad es_catalog_load(EsCatalog *cat, bool again);
 
 /*
  * Load a composite type's descriptor into the type cache.  Its relation is
@@ -255,6 +263,7 @@ const EsCatalog *
 es_catalog_if_installed(void)
 {
 	EsCatalog	cat;
+	EsLoad		result;
 
 	if (es_cat_valid)
 		return &es_cat;
@@ -272,7 +281,13 @@ es_catalog_if_installed(void)
 	 * called as a function that is gone).
 	 */
 	memset(&cat, 0, sizeof(cat));
-	if (es_catalog_load(&cat))
+	result = es_catalog_load(&cat, false);
+	if (result == ES_LOAD_AGAIN)
+	{
+		memset(&cat, 0, sizeof(cat));
+		result = es_catalog_load(&cat, true);
+	}
+	if (result == ES_LOAD_DONE)
 	{
 		if (!OidIsValid(cat.namespace))
 			return NULL;
@@ -303,12 +318,29 @@ es_extension_changed(Oid extoid)
 }
 
 /*
- * Look up the extension's objects into cat; cat->namespace stays invalid
- * when the extension is not installed.  False if one of its tables vanished
- * while we waited for its lock.
+ * A lookup by name found nothing, or something that is not the extension's.
+ * The system caches may be behind a CREATE EXTENSION that just committed: a
+ * commit is visible to catalog scans before its invalidations are sent, and
+ * a negative entry cached before it still answers "no such object" until
+ * then.  Before a first such answer is believed, the caches are emptied and
+ * the load made again (a rare path: only a damaged or changing
+ * installation takes it).
  */
-static bool
-es_catalog_load(EsCatalog *cat)
+static EsLoad
+es_load_again(bool again)
+{
+	if (again)
+		return ES_LOAD_DONE;
+	InvalidateSystemCaches();
+	return ES_LOAD_AGAIN;
+}
+
+/*
+ * Look up the extension's objects into cat; cat->namespace stays invalid
+ * when the extension is not installed.  again: this is the second look.
+ */
+static EsLoad
+es_catalog_load(EsCatalog *cat, bool again)
 {
 	Oid			extoid;
 	bool		ours;
@@ -316,23 +348,25 @@ es_catalog_load(EsCatalog *cat)
 
 	extoid = get_extension_oid("event_store", true);
 	if (!OidIsValid(extoid))
-		return true;
+		return ES_LOAD_DONE;
 	es_extension_row(extoid, &cat->namespace, &ours);
 	if (!OidIsValid(cat->namespace))
-		return true;
+		return ES_LOAD_DONE;
 	cat->events = es_relid("events", cat->namespace);
 	cat->streams = es_relid("streams", cat->namespace);
 	if (!OidIsValid(cat->events) || !OidIsValid(cat->streams))
 	{
 		cat->namespace = InvalidOid;	/* CREATE EXTENSION is running its script */
-		return true;
+		return es_load_again(again);
 	}
 
 	if (getExtensionOfObject(RelationRelationId, cat->events) != extoid ||
 		getExtensionOfObject(RelationRelationId, cat->streams) != extoid)
 	{
 		if (es_extension_changed(extoid))
-			return false;
+			return ES_LOAD_DROPPED;
+		if (es_load_again(again) == ES_LOAD_AGAIN)
+			return ES_LOAD_AGAIN;
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the tables of extension \"event_store\" are not members of it"),
@@ -376,7 +410,9 @@ es_catalog_load(EsCatalog *cat)
 		!OidIsValid(cat->event_type) || !OidIsValid(cat->upcast_type))
 	{
 		if (es_extension_changed(extoid))
-			return false;
+			return ES_LOAD_DROPPED;
+		if (es_load_again(again) == ES_LOAD_AGAIN)
+			return ES_LOAD_AGAIN;
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the objects of extension \"event_store\" are incomplete"),
@@ -404,7 +440,7 @@ es_catalog_load(EsCatalog *cat)
 		es_warm_type(GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
 									 CStringGetDatum("es_append_result"),
 									 ObjectIdGetDatum(cat->namespace)));
-	return complete && !es_extension_changed(extoid);
+	return complete && !es_extension_changed(extoid) ? ES_LOAD_DONE : ES_LOAD_DROPPED;
 }
 
 const EsCatalog *
