@@ -824,7 +824,8 @@ CREATE TABLE event_store.projections (
     CONSTRAINT projections_backoff_check CHECK (backoff >= '0' AND backoff <= '1 day'),
     CONSTRAINT projections_state_check CHECK (state IN ('running', 'paused', 'faulted')),
     CONSTRAINT projections_position_check CHECK (position >= 0 AND attempts BETWEEN 0 AND 1000),
-    CONSTRAINT projections_retry_at_check CHECK (retry_at IS NULL OR isfinite(retry_at))
+    CONSTRAINT projections_retry_at_check CHECK (retry_at IS NULL OR isfinite(retry_at)),
+    CONSTRAINT projections_saved_at_check CHECK (isfinite(saved_at))
 );
 COMMENT ON TABLE event_store.projections IS 'Projections the server runs: handler, filter, policy, checkpoint and state';
 COMMENT ON COLUMN event_store.projections.handler IS 'The handler''s signature: (es_event[]) for a page, (es_event) for one event at a time';
@@ -1422,8 +1423,10 @@ SELECT 'consumer'::text AS kind, c.consumer AS name, NULL::text AS state, 0 AS f
        c.position, h.head,
        h.head - least(c.position, h.head) AS lag_positions,
        event_store._es_lag_seconds(c.position, h.head) AS lag_seconds,
-       extract(epoch FROM pg_catalog.clock_timestamp() - c.updated_at)::double precision
-           AS seconds_since_save,
+       -- (a role that may write checkpoints may write any time there)
+       CASE WHEN isfinite(c.updated_at)
+            THEN extract(epoch FROM pg_catalog.clock_timestamp() - c.updated_at)::double precision
+       END AS seconds_since_save,
        NULL::bigint AS processed, NULL::bigint AS dead_lettered, NULL::integer AS attempts,
        0 AS rebuilding, NULL::double precision AS rebuild_progress
   FROM event_store.checkpoints c

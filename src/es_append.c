@@ -519,7 +519,7 @@ es_append_events(text *stream, bool expected_any, int64 expected,
 	name_index = es_index_open(cat->streams_name, AccessShareLock);
 	if (es_append_claim(cat, streams, name_index, stream, expected_any,
 						expected, evs, n, &st, result))
-		es_stats_pending(ES_STAT_RETRIES, 1);
+		es_stats_count(ES_STAT_RETRIES, 1);
 	else
 	{
 		EsDatabase *db = es_positions_ready(cat);

@@ -40,9 +40,10 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/timestamp.h"
+#include "utils/float.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
 #include "event_store.h"
@@ -497,6 +498,11 @@ es_lag_seconds(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(1) && head <= PG_GETARG_INT64(0))
 		PG_RETURN_FLOAT8(0);
 	if (!es_first_created_after(cat, GetActiveSnapshot(), PG_GETARG_INT64(0), head, &created_at))
+		PG_RETURN_FLOAT8(0);
+	/* (a restore may give any created_at, infinities too) */
+	if (TIMESTAMP_IS_NOBEGIN(created_at))
+		PG_RETURN_FLOAT8(get_float8_infinity());
+	if (TIMESTAMP_IS_NOEND(created_at))
 		PG_RETURN_FLOAT8(0);
 	PG_RETURN_FLOAT8(Max(GetCurrentTimestamp() - created_at, 0) / 1000000.0);
 }

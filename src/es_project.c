@@ -663,7 +663,9 @@ es_project_one_page(const char *name, MemoryContext cxt)
 	args[0] = CStringGetTextDatum(name);
 	strlcpy(es_page_of, name, sizeof(es_page_of));
 	if (es_projection_timeout > 0)
-		enable_timeout_after(es_hard_stop_timeout, es_projection_timeout + ES_HARD_STOP_GRACE_MS);
+		enable_timeout_after(es_hard_stop_timeout,
+							 (int) Min((int64) es_projection_timeout + ES_HARD_STOP_GRACE_MS,
+									   (int64) PG_INT32_MAX));
 	PG_TRY();
 	{
 		got = es_project_statement("SELECT event_store._es_project_page($1)", 1, args, true);

@@ -869,9 +869,14 @@ es_stats_publish(EsDatabase *db, bool committed)
 	es_pending_any = false;
 	if (!any && db == NULL)
 		return;
-	if (committed && db != NULL)
+	/*
+	 * An appending transaction counts if it committed events (not if what
+	 * it appended was rolled back with a savepoint, or skipped by ON
+	 * CONFLICT DO NOTHING: it held positions all the same).
+	 */
+	if (committed && db != NULL && es_pending[ES_STAT_EVENTS] > 0)
 		es_pending[ES_STAT_TRANSACTIONS]++;
-	else if (db != NULL)
+	else if (!committed && db != NULL)
 		es_pending[ES_STAT_ROLLED_BACK]++;
 	if (db == NULL && committed)
 		db = es_database_entry_extended(MyDatabaseId, false, false);

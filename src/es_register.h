@@ -72,7 +72,7 @@ typedef enum EsStat
 	ES_STAT_BYTES,				/* bytes of those events' data and metadata */
 	ES_STAT_ROLLED_BACK,		/* appending transactions rolled back */
 	ES_STAT_CONFLICTS,			/* wrong expected versions raised */
-	ES_STAT_RETRIES,			/* idempotent retries, committed */
+	ES_STAT_RETRIES,			/* idempotent retries recognised */
 	ES_STAT_NOTIFICATIONS,		/* notifications sent */
 	ES_STAT_NOTIFIER_FAILURES,	/* notifier launches that found no slot */
 	ES_STAT_ERASURES,			/* streams erased, committed */

@@ -462,6 +462,7 @@ SELECT results_eq(
               ('event_store.projections', 'projections_pkey', 'PRIMARY KEY (name)'),
               ('event_store.projections', 'projections_position_check', 'CHECK ((("position" >= 0) AND ((attempts >= 0) AND (attempts <= 1000))))'),
               ('event_store.projections', 'projections_retry_at_check', 'CHECK (((retry_at IS NULL) OR isfinite(retry_at)))'),
+              ('event_store.projections', 'projections_saved_at_check', 'CHECK (isfinite(saved_at))'),
               ('event_store.projections', 'projections_shape_check', 'CHECK ((shape = ANY (ARRAY[''page''::text, ''event''::text])))'),
               ('event_store.projections', 'projections_state_check', 'CHECK ((state = ANY (ARRAY[''running''::text, ''paused''::text, ''faulted''::text])))'),
               ('event_store.snapshots', 'snapshots_pkey', 'PRIMARY KEY (stream)'),

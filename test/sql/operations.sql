@@ -62,6 +62,26 @@ COMMIT;
 SELECT transactions, events, rolled_back FROM pg_temp.delta();
 SELECT pg_temp.again();
 
+-- committed transactions that kept no event count nowhere: an append
+-- rolled back to its savepoint, one undone by an exception block, a plain
+-- INSERT skipped by ON CONFLICT DO NOTHING (it took a position all the same)
+BEGIN;
+SAVEPOINT a;
+SELECT last_version FROM event_store.es_append('ops-1', NULL, 'Lost', '{}');
+ROLLBACK TO a;
+COMMIT;
+DO $$
+BEGIN
+  PERFORM event_store.es_append('ops-1', NULL, 'Lost', '{}');
+  RAISE EXCEPTION 'undo';
+EXCEPTION WHEN raise_exception THEN NULL;
+END $$;
+INSERT INTO event_store.events (stream, type, data, event_id)
+  SELECT 'ops-1', 'Dup', '{}', event_id FROM event_store.events WHERE stream = 'ops-1' LIMIT 1
+  ON CONFLICT (event_id) DO NOTHING;
+SELECT transactions, events, rolled_back FROM pg_temp.delta();
+SELECT pg_temp.again();
+
 -- a wrong expected version counts as a conflict when raised, though its
 -- transaction rolls back; so does one caught in an exception block
 SELECT event_store.es_append('ops-1', 1, 'Conflict', '{}');
@@ -73,11 +93,16 @@ END $$;
 SELECT transactions, events, rolled_back, conflicts FROM pg_temp.delta();
 SELECT pg_temp.again();
 
--- an idempotent retry: counted once, and its events not again
+-- an idempotent retry: counted once when recognised (a rolled-back one
+-- too, as a conflict is), and its events not again
 SELECT last_position > 0 AS stored FROM event_store.es_append('ops-6', NULL, 'Once', '{}', NULL,
   '0190f0a0-0000-7000-8000-00000000c0de');
 SELECT last_position > 0 AS retried FROM event_store.es_append('ops-6', NULL, 'Once', '{}', NULL,
   '0190f0a0-0000-7000-8000-00000000c0de');
+BEGIN;
+SELECT last_position > 0 AS retried FROM event_store.es_append('ops-6', NULL, 'Once', '{}', NULL,
+  '0190f0a0-0000-7000-8000-00000000c0de');
+ROLLBACK;
 SELECT transactions, events, idempotent_retries FROM pg_temp.delta();
 SELECT pg_temp.again();
 
@@ -135,6 +160,15 @@ SELECT kind, lag_positions, processed FROM event_store.es_consumer_metrics
 SELECT event_store.es_rebuild_projection('ops-projection', 0) AS rewound;
 SELECT rebuilding, rebuild_progress = 0 AS at_start FROM event_store.es_consumer_metrics
  WHERE name = 'ops-projection';
+
+-- a consumer may write any time into checkpoints: the view stays readable
+SAVEPOINT inf;
+INSERT INTO event_store.checkpoints (consumer, position, updated_at) VALUES ('ops-inf', 0, 'infinity');
+SELECT kind, name, seconds_since_save FROM event_store.es_consumer_metrics WHERE name = 'ops-inf';
+ROLLBACK TO inf;
+-- a projection's saved_at is a finite time
+SELECT split_part(err($$UPDATE event_store.projections SET saved_at = 'infinity'
+                        WHERE name = 'ops-projection'$$), E'\n', 1) AS infinite_save;
 
 -- pg_monitor reads the metrics and the counters, and nothing else
 CREATE ROLE ops_monitor IN ROLE pg_monitor;
