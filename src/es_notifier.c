@@ -99,7 +99,8 @@ es_worker_hook_type es_worker_hook = NULL;
 /*
  * The extension's workers: connected to a database (the launcher to none),
  * started only once recovery is over (never on a standby; after a
- * promotion), never restarted by the postmaster.
+ * promotion), never restarted by the postmaster (but the launcher: see
+ * ES_LAUNCHER_RESTART_S).
  */
 static void
 es_worker_init(BackgroundWorker *worker, const char *function, const char *type)
@@ -640,6 +641,18 @@ es_notifier_main(Datum main_arg)
 /* how long the launcher waits for one database's worker to settle (ms) */
 #define ES_LAUNCHER_SETTLE_MS	2000
 
+/*
+ * The launcher leaves with exit code 1 once it has started the databases'
+ * workers, and so stays registered with the postmaster: a worker that
+ * leaves with code 0, or one that is never restarted, is forgotten, and
+ * would not run again after the postmaster reinitializes the server once a
+ * backend crashed (restart_after_crash).  Registered, it runs again at once
+ * after such a reinitialization, and otherwise only after this many
+ * seconds (about 23 days: a pass over the databases then does no harm).
+ * bgw_restart_time * 1000 must fit an int.
+ */
+#define ES_LAUNCHER_RESTART_S	2000000
+
 void
 es_notifier_register_launcher(void)
 {
@@ -647,6 +660,7 @@ es_notifier_register_launcher(void)
 
 	/* never on a standby: after a promotion, the postmaster starts it */
 	es_worker_init(&worker, "es_launcher_main", "event_store launcher");
+	worker.bgw_restart_time = ES_LAUNCHER_RESTART_S;
 	RegisterBackgroundWorker(&worker);
 }
 
@@ -687,7 +701,8 @@ es_launcher_databases(void)
  * after one round if it has nothing to do: no extension, no projection
  * behind), and wait until it has left or settled before the next one, so
  * that the launcher takes one more worker slot than there are databases
- * with work, whatever the number of databases.  Then leave.
+ * with work, whatever the number of databases.  Then leave, staying
+ * registered (ES_LAUNCHER_RESTART_S).
  */
 void
 es_launcher_main(Datum main_arg)
@@ -740,5 +755,5 @@ es_launcher_main(Datum main_arg)
 		}
 		pfree(handle);
 	}
-	proc_exit(0);
+	proc_exit(1);
 }
