@@ -224,6 +224,22 @@ es_max_stored_version(const EsCatalog *cat, text *stream)
 	return result;
 }
 
+/* The created_at of the first event of a scan of events (false: none); ends it. */
+static bool
+es_scan_first_created_at(EsScan *scan, Snapshot snapshot, TimestampTz *created_at)
+{
+	bool		found = es_scan_first(scan, snapshot, ForwardScanDirection);
+
+	if (found)
+	{
+		bool		isnull;
+
+		*created_at = DatumGetTimestampTz(slot_getattr(scan->slot, Anum_es_events_created_at, &isnull));
+	}
+	es_scan_end(scan);
+	return found;
+}
+
 /*
  * The created_at of the stream's event at version, as snapshot sees it;
  * false if there is none.
@@ -240,14 +256,7 @@ es_event_created_at(const EsCatalog *cat, Snapshot snapshot, text *stream,
 	es_scan_init(&scan, rel, idx);
 	es_scan_key_text(&scan, 1, stream);
 	es_scan_key_int8(&scan, 2, BTEqualStrategyNumber, version);
-	found = es_scan_first(&scan, snapshot, ForwardScanDirection);
-	if (found)
-	{
-		bool		isnull;
-
-		*created_at = DatumGetTimestampTz(slot_getattr(scan.slot, Anum_es_events_created_at, &isnull));
-	}
-	es_scan_end(&scan);
+	found = es_scan_first_created_at(&scan, snapshot, created_at);
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
 	return found;
@@ -271,14 +280,7 @@ es_first_created_after(const EsCatalog *cat, Snapshot snapshot, int64 after,
 	es_scan_key_int8(&scan, 1, BTGreaterStrategyNumber, after);
 	if (upto > 0)
 		es_scan_key_int8(&scan, 1, BTLessEqualStrategyNumber, upto);
-	found = es_scan_first(&scan, snapshot, ForwardScanDirection);
-	if (found)
-	{
-		bool		isnull;
-
-		*created_at = DatumGetTimestampTz(slot_getattr(scan.slot, Anum_es_events_created_at, &isnull));
-	}
-	es_scan_end(&scan);
+	found = es_scan_first_created_at(&scan, snapshot, created_at);
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
 	return found;
