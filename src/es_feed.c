@@ -455,6 +455,18 @@ es_head_position(PG_FUNCTION_ARGS)
 }
 
 /*
+ * What the monitoring views read (the head, the time of the first unread
+ * event): SELECT on events, or membership in pg_monitor, which reads these
+ * figures and never the events.
+ */
+static void
+es_require_monitor(const EsCatalog *cat)
+{
+	if (!has_privs_of_role(GetUserId(), ROLE_PG_MONITOR))
+		es_require_privilege(cat->events, ACL_SELECT);
+}
+
+/*
  * _es_head_if_known() returns bigint: es_head_position(), or NULL where the
  * head cannot be told (a standby, a subscription's target, a parallel
  * operation): for the monitoring view es_consumers, which must work
@@ -466,9 +478,7 @@ es_head_if_known(PG_FUNCTION_ARGS)
 {
 	const EsCatalog *cat = es_ready();
 
-	/* the monitoring role reads the head (not the events) */
-	if (!has_privs_of_role(GetUserId(), ROLE_PG_MONITOR))
-		es_require_privilege(cat->events, ACL_SELECT);
+	es_require_monitor(cat);
 	if (!es_head_known(cat) || IsInParallelMode())
 		PG_RETURN_NULL();
 	PG_RETURN_INT64(es_readable_head(cat));
@@ -490,8 +500,7 @@ es_lag_seconds(PG_FUNCTION_ARGS)
 	TimestampTz created_at;
 	int64		head;
 
-	if (!has_privs_of_role(GetUserId(), ROLE_PG_MONITOR))
-		es_require_privilege(cat->events, ACL_SELECT);
+	es_require_monitor(cat);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	head = PG_ARGISNULL(1) ? 0 : Max(PG_GETARG_INT64(1), 0);
